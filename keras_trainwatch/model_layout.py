@@ -1,0 +1,280 @@
+"""What a model is made of, as far as the probe is concerned.
+
+Finds which layer owns each trainable variable, orders those layers from the
+input to the output, and works out how each ReLU-activated layer can be
+checked for dead units: on its output (reachable in a functional graph) or,
+failing that, on the gradients of its incoming weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import keras
+from keras.src.models.functional import Functional
+
+_RELU_ACTIVATION_NAMES = frozenset({"relu", "relu6"})
+
+ACTIVATIONS = "activations"
+GRADIENTS = "gradients"
+
+
+@dataclasses.dataclass(frozen=True)
+class WatchedLayer:
+    """A layer that owns trainable variables.
+
+    Args:
+        name: Display name (`"outer/inner"` inside nested models).
+        variable_indices: Indices of its variables in
+            `model.trainable_variables`.
+    """
+
+    name: str
+    variable_indices: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class ReluLayer:
+    """A ReLU-activated layer and how its dead units are counted.
+
+    Args:
+        name: Display name.
+        layer: The Keras layer.
+        units: Number of units (channels for convolutions).
+        source: `ACTIVATIONS` (its output is reachable) or `GRADIENTS`
+            (dead units are inferred from its kernel and bias gradients).
+        channel_axis: Axis of the units in the layer's output.
+        output: The layer's output tensor in the model's graph
+            (`ACTIVATIONS` source only).
+        kernel_index: Index of its kernel in `model.trainable_variables`
+            (`GRADIENTS` source only).
+        bias_index: Index of its bias, or `None` if it has none
+            (`GRADIENTS` source only).
+    """
+
+    name: str
+    layer: keras.layers.Layer
+    units: int
+    source: str
+    channel_axis: int = -1
+    output: Any = None
+    kernel_index: int | None = None
+    bias_index: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelLayout:
+    """The probe's view of a model.
+
+    Args:
+        variables: `model.trainable_variables`, in that order.
+        variable_names: A display name for each variable.
+        layers: Layers owning trainable variables, from the input to the
+            output.
+        relu_layers: ReLU-activated layers whose dead units can be counted.
+        unchecked_relu_layers: Names of ReLU layers that cannot be checked.
+        graph_io: `(inputs, outputs)` of the model's functional graph, or
+            `None` when it has none that can be followed (subclassed models).
+    """
+
+    variables: tuple[keras.Variable, ...]
+    variable_names: tuple[str, ...]
+    layers: tuple[WatchedLayer, ...]
+    relu_layers: tuple[ReluLayer, ...]
+    unchecked_relu_layers: tuple[str, ...]
+    graph_io: tuple | None = None
+
+    @property
+    def activation_relus(self) -> tuple[ReluLayer, ...]:
+        """ReLU layers checked on their outputs."""
+        return tuple(r for r in self.relu_layers if r.source == ACTIVATIONS)
+
+    @property
+    def gradient_relus(self) -> tuple[ReluLayer, ...]:
+        """ReLU layers checked on their weight gradients."""
+        return tuple(r for r in self.relu_layers if r.source == GRADIENTS)
+
+    @classmethod
+    def of(cls, model: keras.Model) -> ModelLayout:
+        """Analyses a built model.
+
+        Args:
+            model: A built Keras model.
+
+        Returns:
+            The model's `ModelLayout`.
+        """
+        variables = tuple(model.trainable_variables)
+        index_of = {id(v): i for i, v in enumerate(variables)}
+        named_layers = list(_walk_layers(model))
+
+        # Parents come before their sublayers, so the deepest owner wins.
+        owner = {}
+        for name, layer in named_layers:
+            for v in layer.trainable_variables:
+                if id(v) in index_of:
+                    owner[index_of[id(v)]] = name
+        indices_by_layer: dict[str, list[int]] = {}
+        for i in range(len(variables)):
+            indices_by_layer.setdefault(owner.get(i, model.name), []).append(i)
+        layers = tuple(
+            WatchedLayer(name, tuple(indices))
+            for name, indices in sorted(
+                indices_by_layer.items(), key=lambda item: item[1][0]
+            )
+        )
+        variable_names = tuple(
+            f"{owner.get(i, model.name)}/{v.name}"
+            for i, v in enumerate(variables)
+        )
+
+        graph_io = _graph_io(model)
+        graph_outputs = {} if graph_io is None else _outputs_in_graph(graph_io[1])
+        relu_layers, unchecked = [], []
+        for name, layer in named_layers:
+            if not is_relu_activated(layer):
+                continue
+            relu = None
+            outputs = graph_outputs.get(id(layer), [])
+            if len(outputs) == 1:
+                relu = _relu_from_output(name, layer, outputs[0])
+            if relu is None:
+                relu = _relu_from_weights(name, layer, index_of)
+            if relu is None:
+                unchecked.append(name)
+            else:
+                relu_layers.append(relu)
+        return cls(
+            variables=variables,
+            variable_names=variable_names,
+            layers=layers,
+            relu_layers=tuple(relu_layers),
+            unchecked_relu_layers=tuple(unchecked),
+            graph_io=graph_io,
+        )
+
+
+def is_relu_activated(layer: keras.layers.Layer) -> bool:
+    """Whether the layer's output is a ReLU that can be 0 for every input.
+
+    Covers `keras.layers.ReLU` (without a negative slope),
+    `keras.layers.Activation("relu")` and Dense/convolution layers built with
+    `activation="relu"` (or `"relu6"`).
+
+    Args:
+        layer: A Keras layer.
+
+    Returns:
+        `True` if the layer's units can die.
+    """
+    if isinstance(layer, keras.layers.ReLU):
+        return not layer.negative_slope
+    if not isinstance(layer, _ACTIVATED_LAYER_TYPES):
+        return False
+    activation = getattr(layer, "activation", None)
+    return getattr(activation, "__name__", None) in _RELU_ACTIVATION_NAMES
+
+
+_CONV_LAYER_TYPES = (
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+)
+_ACTIVATED_LAYER_TYPES = (
+    keras.layers.Activation,
+    keras.layers.Dense,
+    keras.layers.EinsumDense,
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose,
+    keras.layers.SeparableConv1D,
+    keras.layers.SeparableConv2D,
+    keras.layers.DepthwiseConv1D,
+    keras.layers.DepthwiseConv2D,
+) + _CONV_LAYER_TYPES
+
+
+def _walk_layers(model):
+    """Yields `(display_name, layer)` for every sublayer, parents first."""
+
+    def walk(layer, prefix):
+        for child in layer._flatten_layers(include_self=False, recursive=False):
+            name = f"{prefix}{child.name}"
+            yield name, child
+            yield from walk(child, f"{name}/")
+
+    yield from walk(model, "")
+
+
+def _graph_io(model):
+    """The `(inputs, outputs)` of the model's functional graph, or `None`.
+
+    Only Sequential and functional models that keep Keras's own `call` are
+    followed: a subclass that overrides `call` may not run its graph.
+    """
+    if type(model).call is keras.Sequential.call:
+        try:
+            return model.inputs[0], model.outputs[0]
+        except (AttributeError, IndexError):
+            return None
+    if type(model).call is Functional.call:
+        return model.input, model.output
+    return None
+
+
+def _outputs_in_graph(graph_outputs):
+    """Maps `id(layer)` to the output tensors of its calls in the graph that
+    ends at `graph_outputs` (a layer shared within the graph has several;
+    a layer inside a nested model has none)."""
+    outputs_by_layer = {}
+    seen_nodes = set()
+    stack = list(keras.tree.flatten(graph_outputs))
+    while stack:
+        operation, node_index, _ = stack.pop()._keras_history
+        node = operation._inbound_nodes[node_index]
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        outputs_by_layer.setdefault(id(operation), []).append(
+            keras.tree.flatten(node.output_tensors)
+        )
+        stack.extend(node.input_tensors)
+    return outputs_by_layer
+
+
+def _channel_axis(layer):
+    data_format = getattr(layer, "data_format", "channels_last")
+    return 1 if data_format == "channels_first" else -1
+
+
+def _relu_from_output(name, layer, outputs):
+    if len(outputs) != 1:
+        return None
+    [output] = outputs
+    axis = _channel_axis(layer)
+    units = output.shape[axis]
+    if units is None:
+        return None
+    return ReluLayer(
+        name, layer, int(units), ACTIVATIONS, channel_axis=axis, output=output
+    )
+
+
+def _relu_from_weights(name, layer, index_of):
+    """Dense and plain convolutions: a unit is dead if its weights get no
+    gradient. Other layers mix units in ways this rule cannot follow."""
+    if not isinstance(layer, (keras.layers.Dense,) + _CONV_LAYER_TYPES):
+        return None
+    kernel = getattr(layer, "kernel", None)
+    if kernel is None or id(kernel) not in index_of:
+        return None
+    bias = getattr(layer, "bias", None)
+    return ReluLayer(
+        name,
+        layer,
+        int(kernel.shape[-1]),
+        GRADIENTS,
+        kernel_index=index_of[id(kernel)],
+        bias_index=index_of.get(id(bias)) if bias is not None else None,
+    )

@@ -1,0 +1,122 @@
+"""The fixed batch the probe measures gradients on."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeBatch:
+    """A fixed probe batch as tensors.
+
+    Args:
+        x: Model inputs (a tensor, or a list/dict of tensors).
+        y: Targets, or `None`.
+        sample_weight: Sample weights, or `None`.
+    """
+
+    x: Any
+    y: Any
+    sample_weight: Any
+
+    @property
+    def size(self) -> int:
+        """Number of samples in the batch."""
+        return int(keras.tree.flatten(self.x)[0].shape[0])
+
+    @classmethod
+    def from_data(cls, probe_data: Any) -> ProbeBatch:
+        """Builds the batch from what users pass as `probe_data`.
+
+        Args:
+            probe_data: `(x, y)` or `(x, y, sample_weight)` (numpy arrays or
+                tensors, any structure the model takes), a `tf.data.Dataset`
+                (its first batch is taken) or a `keras.utils.PyDataset`
+                (its batch 0 is taken).
+
+        Returns:
+            A `ProbeBatch`.
+
+        Raises:
+            TypeError: If `probe_data` has none of these forms.
+            ValueError: If the batch is empty or its parts disagree on the
+                number of samples.
+        """
+        if isinstance(probe_data, tf.data.Dataset):
+            element = next(iter(probe_data.take(1)), None)
+            if element is None:
+                raise ValueError(
+                    "Argument `probe_data` is an empty tf.data.Dataset; it "
+                    "must yield at least one batch."
+                )
+            probe_data = element
+        elif isinstance(probe_data, keras.utils.PyDataset):
+            probe_data = probe_data[0]
+        if not isinstance(probe_data, (tuple, list)) or not 1 <= len(
+            probe_data
+        ) <= 3:
+            raise TypeError(
+                "Argument `probe_data` must be a tuple `(x, y)` or "
+                "`(x, y, sample_weight)`, a tf.data.Dataset or a "
+                "keras.utils.PyDataset. Received: "
+                f"probe_data of type {type(probe_data).__name__}"
+            )
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
+            tuple(probe_data)
+        )
+        batch = cls(
+            x=_to_tensors(x),
+            y=_to_tensors(y),
+            sample_weight=_to_tensors(sample_weight),
+        )
+        batch._check_sizes()
+        return batch
+
+    def _check_sizes(self):
+        sizes = {
+            part: {int(t.shape[0]) for t in keras.tree.flatten(value)}
+            for part, value in (
+                ("x", self.x),
+                ("y", self.y),
+                ("sample_weight", self.sample_weight),
+            )
+            if value is not None
+        }
+        all_sizes = set().union(*sizes.values())
+        if len(all_sizes) > 1:
+            raise ValueError(
+                "Argument `probe_data` must have the same number of samples "
+                "in x, y and sample_weight. Received sizes: "
+                + ", ".join(f"{k}={sorted(v)}" for k, v in sizes.items())
+            )
+        if all_sizes == {0}:
+            raise ValueError(
+                "Argument `probe_data` is empty; it needs at least one sample."
+            )
+
+
+def _to_tensors(structure):
+    if structure is None:
+        return None
+
+    def convert(value):
+        if value is None:
+            return None
+        if isinstance(value, np.ndarray) and np.issubdtype(
+            value.dtype, np.floating
+        ):
+            value = value.astype(keras.backend.floatx())
+        tensor = tf.convert_to_tensor(value)
+        if tensor.shape.rank == 0:
+            raise ValueError(
+                "Argument `probe_data` must hold batched arrays (a leading "
+                f"sample axis). Received a scalar: {value!r}"
+            )
+        return tensor
+
+    return keras.tree.map_structure(convert, structure)

@@ -1,0 +1,141 @@
+"""What one probe measured: plain records, free of TensorFlow."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightStats:
+    """Gradient statistics of one trainable variable on the probe batch.
+
+    Args:
+        name: The variable's path, e.g. `"dense/kernel"`.
+        grad_norm: L2 norm of the gradient (unscaled for mixed precision;
+            for sparse gradients, of the summed rows that were touched).
+        weight_norm: L2 norm of the variable (of the touched rows only for
+            sparse gradients, so that `relative_grad` stays meaningful).
+        nonfinite: Number of gradient entries that are NaN or infinite.
+    """
+
+    name: str
+    grad_norm: float
+    weight_norm: float
+    nonfinite: int
+
+    @property
+    def relative_grad(self) -> float:
+        """`grad_norm / weight_norm`: the size of one SGD step per unit of lr."""
+        return relative(self.grad_norm, self.weight_norm)
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerStats:
+    """Gradient statistics of one layer that owns trainable weights.
+
+    Args:
+        name: The layer's name (`"outer/inner"` for a layer inside a nested
+            model).
+        depth: Position among the watched layers, 0 being nearest the input.
+        weights: The statistics of each of the layer's trainable variables.
+    """
+
+    name: str
+    depth: int
+    weights: tuple[WeightStats, ...]
+
+    @property
+    def grad_norm(self) -> float:
+        """L2 norm of the gradient over all the layer's weights."""
+        return math.hypot(*(w.grad_norm for w in self.weights))
+
+    @property
+    def weight_norm(self) -> float:
+        """L2 norm of all the layer's weights."""
+        return math.hypot(*(w.weight_norm for w in self.weights))
+
+    @property
+    def relative_grad(self) -> float:
+        """`grad_norm / weight_norm` over the whole layer."""
+        return relative(self.grad_norm, self.weight_norm)
+
+    @property
+    def nonfinite(self) -> int:
+        """Number of non-finite gradient entries in the layer."""
+        return sum(w.nonfinite for w in self.weights)
+
+
+@dataclasses.dataclass(frozen=True)
+class DeadUnitStats:
+    """How many units of a ReLU-activated layer were dead on the probe batch.
+
+    Args:
+        name: The layer's name.
+        dead_units: Units (channels for convolutions) that output 0 for every
+            sample (and position) of the probe batch.
+        units: Number of units (channels) of the layer.
+        source: `"activations"` when measured on the layer's output, or
+            `"gradients"` when inferred from units whose incoming weights and
+            bias got exactly zero gradient (models whose intermediate outputs
+            cannot be reached, such as subclassed models).
+    """
+
+    name: str
+    dead_units: int
+    units: int
+    source: str
+
+    @property
+    def dead_fraction(self) -> float:
+        """Share of the layer's units that are dead, in [0, 1]."""
+        return self.dead_units / self.units if self.units else 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeRecord:
+    """Everything one probe measured.
+
+    Args:
+        epoch: 0-based epoch during which the probe ran.
+        step: Global training step (optimizer updates so far) at the probe.
+        loss: The model's compiled loss on the probe batch, in training mode.
+        layers: Statistics of the layers with trainable weights, ordered from
+            the input (depth 0) to the output.
+        dead_units: Dead-unit statistics of every ReLU-activated layer that
+            could be checked.
+    """
+
+    epoch: int
+    step: int
+    loss: float
+    layers: tuple[LayerStats, ...]
+    dead_units: tuple[DeadUnitStats, ...]
+
+    @property
+    def grad_norm(self) -> float:
+        """Global gradient norm over all watched layers."""
+        return math.hypot(*(layer.grad_norm for layer in self.layers))
+
+    @property
+    def max_dead_fraction(self) -> float:
+        """The largest dead fraction among ReLU layers (0 when there are none)."""
+        return max((d.dead_fraction for d in self.dead_units), default=0.0)
+
+    def layer(self, name: str) -> LayerStats:
+        """Returns the statistics of the layer called `name`."""
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(f"No watched layer named {name!r}.")
+
+
+def relative(numerator: float, denominator: float) -> float:
+    """`numerator / denominator`, with 0/0 = 0, x/0 = inf and NaN kept."""
+    if math.isnan(numerator) or math.isnan(denominator):
+        return math.nan
+    if denominator > 0:
+        return numerator / denominator
+    if numerator == 0:
+        return 0.0
+    return math.inf

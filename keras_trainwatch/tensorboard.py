@@ -1,0 +1,102 @@
+"""Writing what the watch sees as TensorBoard summaries.
+
+Everything goes through TensorFlow's summary API into its own run folder
+(`<log_dir>/gradient_watch`), next to the `train` and `validation` runs of
+Keras's own `TensorBoard` callback when both share a `log_dir`. The x axis is
+the global training step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+
+import tensorflow as tf
+
+from keras_trainwatch.findings import Finding
+from keras_trainwatch.stats import ProbeRecord
+
+RUN_NAME = "gradient_watch"
+
+
+class ProbeSummaryWriter:
+    """Writes probe records, gradient histograms and findings.
+
+    Args:
+        log_dir: The TensorBoard log directory; summaries go to
+            `<log_dir>/gradient_watch`.
+
+    Example:
+
+    ```python
+    writer = ProbeSummaryWriter("logs")
+    writer.write_record(record)
+    writer.write_findings([finding])
+    ```
+    """
+
+    def __init__(self, log_dir: str | os.PathLike):
+        self.log_dir = os.fspath(log_dir)
+        self.run_dir = os.path.join(self.log_dir, RUN_NAME)
+        self._writer = tf.summary.create_file_writer(self.run_dir)
+
+    def write_gradient_histograms(
+        self,
+        names: Sequence[str],
+        gradients: Sequence[tf.Tensor],
+        step: tf.Tensor,
+    ) -> None:
+        """Writes one histogram per variable gradient.
+
+        Meant to run inside the compiled probe (it is the probe's gradient
+        hook), so the gradients are bucketed on the device and never copied
+        whole to the host.
+
+        Args:
+            names: Variable names.
+            gradients: Dense gradients, one per name.
+            step: Global training step (int64 scalar tensor).
+        """
+        with self._writer.as_default():
+            for name, gradient in zip(names, gradients):
+                tf.summary.histogram(f"gradients/{name}", gradient, step=step)
+
+    def write_record(self, record: ProbeRecord) -> None:
+        """Writes the scalars of one probe.
+
+        Args:
+            record: What the probe measured.
+        """
+        step = record.step
+        with self._writer.as_default(step=step):
+            tf.summary.scalar("probe/loss", record.loss)
+            tf.summary.scalar("probe/grad_norm", record.grad_norm)
+            for layer in record.layers:
+                tf.summary.scalar(f"grad_norm/{layer.name}", layer.grad_norm)
+                tf.summary.scalar(
+                    f"relative_grad/{layer.name}", layer.relative_grad
+                )
+                tf.summary.scalar(f"weight_norm/{layer.name}", layer.weight_norm)
+            for dead in record.dead_units:
+                tf.summary.scalar(f"dead_fraction/{dead.name}", dead.dead_fraction)
+        self._writer.flush()
+
+    def write_findings(self, findings: Iterable[Finding]) -> None:
+        """Writes new findings as text, with their remedies.
+
+        Args:
+            findings: Findings first seen at one probe.
+        """
+        for finding in findings:
+            with self._writer.as_default(step=finding.step):
+                tf.summary.text(
+                    f"findings/{finding.kind}",
+                    f"**{finding.layer}** (epoch {finding.epoch}, step "
+                    f"{finding.step}): {finding.message}\n\n"
+                    f"*Remedy:* {finding.remedy}",
+                )
+        self._writer.flush()
+
+    def flush(self) -> None:
+        """Writes pending summaries to disk."""
+        self._writer.flush()

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The main job: sets up .venv, then runs `trainwatch demo` (arguments are
+# passed on, e.g. --log-dir).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup_env.sh
+export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
+exec .venv/bin/trainwatch demo "$@"

@@ -1,0 +1,30 @@
+"""Builders of ProbeRecords from plain numbers, for detector tests."""
+
+from __future__ import annotations
+
+from keras_trainwatch.stats import (
+    DeadUnitStats,
+    LayerStats,
+    ProbeRecord,
+    WeightStats,
+)
+
+
+def make_record(layers=(), dead=(), loss=1.0, epoch=0, step=0):
+    """`layers`: (name, grad_norm, weight_norm[, nonfinite]) from the input up;
+    `dead`: (name, dead_units, units)."""
+    layer_stats = tuple(
+        LayerStats(
+            spec[0],
+            depth,
+            (WeightStats(f"{spec[0]}/kernel", spec[1], spec[2], *spec[3:]),)
+            if len(spec) > 3
+            else (WeightStats(f"{spec[0]}/kernel", spec[1], spec[2], 0),),
+        )
+        for depth, spec in enumerate(layers)
+    )
+    dead_stats = tuple(
+        DeadUnitStats(name, count, units, "activations")
+        for name, count, units in dead
+    )
+    return ProbeRecord(epoch, step, loss, layer_stats, dead_stats)

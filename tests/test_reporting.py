@@ -1,0 +1,55 @@
+import keras
+import pytest
+
+import keras_trainwatch as ktw
+from keras_trainwatch.reporting import FindingLedger, act_on, check_on_finding
+
+
+def finding(layer="dense", step=0, value=0.6):
+    return ktw.Finding("dead_relu", layer, 0, step, value, 0.5, f"Dead units in {layer}.")
+
+
+def test_ledger_returns_only_new_findings_and_updates_repeats():
+    ledger = FindingLedger()
+    assert ledger.add([finding("a"), finding("b")]) == [finding("a"), finding("b")]
+    assert ledger.add([finding("a", step=5, value=0.9), finding("c")]) == [finding("c")]
+    assert [f.layer for f in ledger.findings] == ["a", "b", "c"]
+    assert ledger.findings[0].occurrences == 2
+    assert ledger.findings[0].last_value == 0.9
+
+
+@pytest.mark.parametrize("bad", ["ignore", "", None, 3])
+def test_unknown_on_finding_is_rejected(bad):
+    with pytest.raises(ValueError, match="`on_finding`.*'warn', 'stop', 'raise'"):
+        check_on_finding(bad)
+
+
+def test_warn_logs_one_line_with_message_and_remedy(trainwatch_log):
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.stop_training = False
+    act_on(finding(), "warn", model)
+    [record] = trainwatch_log.records
+    assert record.levelname == "WARNING"
+    assert record.getMessage() == (
+        "[epoch 0, step 0] Dead units in dense. Remedy: Lower the learning rate."
+    )
+    assert "\n" not in record.getMessage()
+    assert not model.stop_training
+
+
+def test_stop_sets_stop_training(trainwatch_log):
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    act_on(finding(), "stop", model)
+    assert model.stop_training
+
+
+def test_raise_raises_with_the_finding():
+    with pytest.raises(ktw.TrainingPathologyError) as raised:
+        act_on(finding(), "raise", None)
+    assert raised.value.finding == finding()
+
+
+def test_callable_receives_the_finding():
+    seen = []
+    act_on(finding(), seen.append, None)
+    assert seen == [finding()]

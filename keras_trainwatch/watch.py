@@ -172,7 +172,7 @@ class GradientWatch(keras.callbacks.Callback):
         super().set_model(model)
         if changed:
             self._probe = None
-        if self._probe is None and model.built:
+        if self._probe is None:
             self._build_probe()
 
     def _build_probe(self):
@@ -184,9 +184,10 @@ class GradientWatch(keras.callbacks.Callback):
             else self._summary_writer.write_gradient_histograms
         )
         try:
+            self._ensure_built()
             probe = GradientProbe(self.model, self.probe_batch, gradient_hook=hook)
             probe.trace()
-        except (ValueError, TypeError, KeyError, IndexError) as error:
+        except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as error:
             raise ValueError(
                 "Argument `probe_data` does not fit the model "
                 f"'{self.model.name}': computing its loss and gradients "
@@ -194,6 +195,19 @@ class GradientWatch(keras.callbacks.Callback):
             ) from error
         self._probe = probe
         self._announce_layout(probe)
+
+    def _ensure_built(self):
+        """Builds a model that TensorFlow's `fit` would only build while
+        tracing its first training step (subclassed models), the way Keras
+        builds it under a distribution strategy: symbolically, on the shapes
+        of a batch. This creates the same variables, in the same order, with
+        the same initial values, so that the initial probe can run."""
+        batch = self.probe_batch
+        if all(layer.built for layer in self.model._flatten_layers()):
+            return
+        self.model._symbolic_build(
+            data_batch=(batch.x, batch.y, batch.sample_weight)
+        )
 
     def _announce_layout(self, probe):
         layout = probe.layout
@@ -215,8 +229,6 @@ class GradientWatch(keras.callbacks.Callback):
             )
 
     def on_train_begin(self, logs=None):
-        if self._probe is None:
-            self._build_probe()
         self._step = self._read_iterations()
         self._epoch_start_step = self._step
         self._fit_started = False
@@ -229,7 +241,13 @@ class GradientWatch(keras.callbacks.Callback):
             self._run_probe()
 
     def _probe_if_due(self, batch, logs=None):
-        self._step = self._epoch_start_step + batch + 1
+        steps_done = batch + 1
+        steps_per_epoch = (self.params or {}).get("steps")
+        if steps_per_epoch:
+            # With steps_per_execution > 1, Keras reports the last execution
+            # of an epoch as ending past the epoch's last step.
+            steps_done = min(steps_done, steps_per_epoch)
+        self._step = self._epoch_start_step + steps_done
         last = self._last_probe_step or 0
         if self._step // self.every_n_steps > last // self.every_n_steps:
             self._run_probe()

@@ -23,24 +23,29 @@ import keras_trainwatch as ktw  # noqa: E402
 
 
 def mlp():
-    return keras.Sequential([
-        keras.Input((28, 28, 1)), keras.layers.Flatten(),
-        keras.layers.Dense(256, activation="relu"),
-        keras.layers.Dense(256, activation="relu"),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
 
 
 def cnn():
-    return keras.Sequential([
-        keras.Input((28, 28, 1)),
-        keras.layers.Conv2D(32, 3, activation="relu"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Conv2D(64, 3, activation="relu"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Flatten(),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(32, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(64, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
 
 
 def measure(build, batch_size, repeats):
@@ -61,7 +66,11 @@ def measure(build, batch_size, repeats):
         start = time.perf_counter()
         watch.probe(0, i)
         probe_times.append(time.perf_counter() - start)
-    return statistics.median(step_times), statistics.median(probe_times), watch.probe.tracing_count
+    return (
+        statistics.median(step_times),
+        statistics.median(probe_times),
+        watch.probe.tracing_count,
+    )
 
 
 def main():
@@ -69,11 +78,17 @@ def main():
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=200)
     args = parser.parse_args()
-    print(f"batch size {args.batch_size}, {args.repeats} interleaved repeats, medians")
-    print(f"{'model':<6}{'train step ms':>15}{'probe ms':>11}{'probe/step':>12}{'traces':>8}")
+    print(
+        f"batch size {args.batch_size}, {args.repeats} interleaved repeats, medians"
+    )
+    print(
+        f"{'model':<6}{'train step ms':>15}{'probe ms':>11}{'probe/step':>12}{'traces':>8}"
+    )
     for name, build in [("mlp", mlp), ("cnn", cnn)]:
         step, probe, traces = measure(build, args.batch_size, args.repeats)
-        print(f"{name:<6}{step * 1e3:>15.2f}{probe * 1e3:>11.2f}{probe / step:>12.2f}{traces:>8}")
+        print(
+            f"{name:<6}{step * 1e3:>15.2f}{probe * 1e3:>11.2f}{probe / step:>12.2f}{traces:>8}"
+        )
 
 
 if __name__ == "__main__":

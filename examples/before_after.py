@@ -20,16 +20,24 @@ def train_watched(title, model, data, epochs, probe_size=256, **fit_kwargs):
         on_finding=lambda f: print(f"  ! step {f.step}: {f}"),
     )
     print(f"\n== {title}")
-    history = model.fit(x, y, epochs=epochs, verbose=0, callbacks=[watch], **fit_kwargs)
-    print(f"   final loss {history.history['loss'][-1]:.4g}, "
-          f"{len(watch.findings)} finding(s)")
+    history = model.fit(
+        x, y, epochs=epochs, verbose=0, callbacks=[watch], **fit_kwargs
+    )
+    print(
+        f"   final loss {history.history['loss'][-1]:.4g}, "
+        f"{len(watch.findings)} finding(s)"
+    )
     return watch
 
 
 def before_after(broken, fixed, data, epochs, **fit_kwargs):
     """Trains both models; returns their watches (broken first)."""
     keras.utils.set_random_seed(0)
-    before = train_watched("broken: " + broken[0], broken[1](), data, epochs, **fit_kwargs)
+    before = train_watched(
+        "broken: " + broken[0], broken[1](), data, epochs, **fit_kwargs
+    )
     keras.utils.set_random_seed(0)
-    after = train_watched("remedy applied: " + fixed[0], fixed[1](), data, epochs, **fit_kwargs)
+    after = train_watched(
+        "remedy applied: " + fixed[0], fixed[1](), data, epochs, **fit_kwargs
+    )
     return before, after

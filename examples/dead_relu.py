@@ -1,6 +1,6 @@
 """Dead ReLU units: Adam with a learning rate of 0.5, then 1e-3.
 
-    python examples/dead_relu.py
+python examples/dead_relu.py
 """
 
 import keras
@@ -16,10 +16,16 @@ def regression_data(n=2048, features=16):
 
 
 def mlp(learning_rate):
-    model = keras.Sequential([keras.Input((16,))] + [
-        keras.layers.Dense(64, activation="relu", kernel_initializer="he_normal")
-        for _ in range(3)
-    ] + [keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [keras.Input((16,))]
+        + [
+            keras.layers.Dense(
+                64, activation="relu", kernel_initializer="he_normal"
+            )
+            for _ in range(3)
+        ]
+        + [keras.layers.Dense(1)]
+    )
     model.compile(keras.optimizers.Adam(learning_rate), "mse")
     return model
 

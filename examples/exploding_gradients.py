@@ -1,6 +1,6 @@
 """Exploding gradients: huge initial weights, then batch normalization.
 
-    python examples/exploding_gradients.py
+python examples/exploding_gradients.py
 """
 
 import keras
@@ -26,8 +26,10 @@ def mlp(batch_norm, depth=4):
 def main(epochs=5):
     return before_after(
         ("weights drawn with stddev 3", lambda: mlp(batch_norm=False)),
-        ("the same weights, batch normalization after each layer",
-         lambda: mlp(batch_norm=True)),
+        (
+            "the same weights, batch normalization after each layer",
+            lambda: mlp(batch_norm=True),
+        ),
         load_digits(),
         epochs,
         batch_size=32,

@@ -1,6 +1,6 @@
 """Vanishing gradients: a deep sigmoid MLP on digits, then ReLU + He init.
 
-    python examples/vanishing_gradients.py
+python examples/vanishing_gradients.py
 """
 
 import keras
@@ -12,7 +12,11 @@ from keras_trainwatch.datasets import load_digits
 def mlp(activation, initializer, depth=10):
     model = keras.Sequential([keras.Input((64,))])
     for _ in range(depth):
-        model.add(keras.layers.Dense(64, activation=activation, kernel_initializer=initializer))
+        model.add(
+            keras.layers.Dense(
+                64, activation=activation, kernel_initializer=initializer
+            )
+        )
     model.add(keras.layers.Dense(10, activation="softmax"))
     model.compile(keras.optimizers.SGD(0.05), "sparse_categorical_crossentropy")
     return model

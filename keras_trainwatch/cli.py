@@ -11,7 +11,9 @@ from collections.abc import Sequence
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
+        raise argparse.ArgumentTypeError(
+            f"expected an integer >= 1, got {text}"
+        )
     return value
 
 

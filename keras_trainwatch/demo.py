@@ -107,15 +107,22 @@ def run_demo(
             epochs,
             out,
         ),
-        train("fixed_relu", build_mlp("relu", "he_normal"), log_dir, epochs, out),
+        train(
+            "fixed_relu", build_mlp("relu", "he_normal"), log_dir, epochs, out
+        ),
     ]
     print("\n== Summary", file=out)
-    print(f"   {'run':<16}{'findings':>10}{'test loss':>11}{'accuracy':>10}", file=out)
+    print(
+        f"   {'run':<16}{'findings':>10}{'test loss':>11}{'accuracy':>10}",
+        file=out,
+    )
     for run in runs:
         print(
             f"   {run.name:<16}{len(run.findings):>10}{run.loss:>11.3f}"
             f"{run.accuracy:>10.1%}",
             file=out,
         )
-    print(f"\n   See it in TensorBoard: tensorboard --logdir {log_dir}", file=out)
+    print(
+        f"\n   See it in TensorBoard: tensorboard --logdir {log_dir}", file=out
+    )
     return runs

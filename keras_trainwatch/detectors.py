@@ -59,7 +59,9 @@ class VanishingGradientDetector:
 
     kind = VANISHING_GRADIENTS
 
-    def __init__(self, max_ratio: float = 1e-3, max_relative_grad: float = 1e-4):
+    def __init__(
+        self, max_ratio: float = 1e-3, max_relative_grad: float = 1e-4
+    ):
         self.max_ratio = check_threshold("max_ratio", max_ratio, 0.0, 1.0)
         self.max_relative_grad = check_threshold(
             "max_relative_grad", max_relative_grad, 0.0, math.inf
@@ -79,20 +81,17 @@ class VanishingGradientDetector:
             ratio = rel / reference if reference > 0 else math.inf
             if rel < self.max_relative_grad and ratio < self.max_ratio:
                 findings.append(
-                    Finding(
-                        kind=self.kind,
-                        layer=layer.name,
-                        epoch=record.epoch,
-                        step=record.step,
-                        value=ratio,
-                        threshold=self.max_ratio,
-                        message=(
-                            f"Vanishing gradients in layer '{layer.name}': its "
-                            f"relative gradient |g|/|w| = {rel:.2e} is "
-                            f"{ratio:.1e} times the largest one above it "
-                            f"(limits {self.max_relative_grad:g} and "
-                            f"{self.max_ratio:g} times): it barely trains."
-                        ),
+                    _finding(
+                        self.kind,
+                        record,
+                        layer.name,
+                        ratio,
+                        self.max_ratio,
+                        f"Vanishing gradients in layer '{layer.name}': its "
+                        f"relative gradient |g|/|w| = {rel:.2e} is "
+                        f"{ratio:.1e} times the largest one above it "
+                        f"(limits {self.max_relative_grad:g} and "
+                        f"{self.max_ratio:g} times): it barely trains.",
                     )
                 )
         return findings
@@ -147,7 +146,9 @@ class ExplodingGradientDetector:
         self.max_grad_norm = check_threshold(
             "max_grad_norm", max_grad_norm, 0.0, math.inf
         )
-        self.max_growth = check_threshold("max_growth", max_growth, 1.0, math.inf)
+        self.max_growth = check_threshold(
+            "max_growth", max_growth, 1.0, math.inf
+        )
         if (
             isinstance(growth_window, bool)
             or not isinstance(growth_window, numbers.Integral)
@@ -229,14 +230,13 @@ class ExplodingGradientDetector:
 
     def _finding(self, record, layer, value, threshold, evidence):
         where = "the loss" if layer == "loss" else f"layer '{layer}'"
-        return Finding(
-            kind=self.kind,
-            layer=layer,
-            epoch=record.epoch,
-            step=record.step,
-            value=value,
-            threshold=threshold,
-            message=f"Exploding gradients in {where}: {evidence}",
+        return _finding(
+            self.kind,
+            record,
+            layer,
+            value,
+            threshold,
+            f"Exploding gradients in {where}: {evidence}",
         )
 
 
@@ -282,19 +282,16 @@ class DeadReluDetector:
                     else "get exactly zero gradient on their weights and bias"
                 )
                 findings.append(
-                    Finding(
-                        kind=self.kind,
-                        layer=stats.name,
-                        epoch=record.epoch,
-                        step=record.step,
-                        value=fraction,
-                        threshold=self.max_dead_fraction,
-                        message=(
-                            f"Dead ReLU units in layer '{stats.name}': "
-                            f"{stats.dead_units} of {stats.units} units "
-                            f"({fraction:.0%}) {how} (threshold "
-                            f"{self.max_dead_fraction:.0%})."
-                        ),
+                    _finding(
+                        self.kind,
+                        record,
+                        stats.name,
+                        fraction,
+                        self.max_dead_fraction,
+                        f"Dead ReLU units in layer '{stats.name}': "
+                        f"{stats.dead_units} of {stats.units} units "
+                        f"({fraction:.0%}) {how} (threshold "
+                        f"{self.max_dead_fraction:.0%}).",
                     )
                 )
         return findings
@@ -339,3 +336,15 @@ def check_threshold(
 
 def _probes(count):
     return "probe" if count == 1 else f"{count} probes"
+
+
+def _finding(kind, record, layer, value, threshold, message):
+    return Finding(
+        kind=kind,
+        layer=layer,
+        epoch=record.epoch,
+        step=record.step,
+        value=value,
+        threshold=threshold,
+        message=message,
+    )

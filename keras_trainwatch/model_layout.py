@@ -130,7 +130,9 @@ class ModelLayout:
         )
 
         graph_io = _graph_io(model)
-        graph_outputs = {} if graph_io is None else _outputs_in_graph(graph_io[1])
+        graph_outputs = (
+            {} if graph_io is None else _outputs_in_graph(graph_io[1])
+        )
         relu_layers, unchecked = [], []
         for name, layer in named_layers:
             if not is_relu_activated(layer):

@@ -258,7 +258,9 @@ def _dead_units_from_output(activation, channel_axis):
 
 def _dead_units_from_gradients(kernel_grad, bias_grad):
     rank = kernel_grad.shape.rank
-    alive = tf.reduce_any(tf.not_equal(kernel_grad, 0), axis=list(range(rank - 1)))
+    alive = tf.reduce_any(
+        tf.not_equal(kernel_grad, 0), axis=list(range(rank - 1))
+    )
     if bias_grad is not None:
         alive = alive | tf.not_equal(bias_grad, 0)
     return tf.reduce_sum(tf.cast(~alive, tf.float32))

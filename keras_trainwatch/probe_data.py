@@ -57,9 +57,10 @@ class ProbeBatch:
             probe_data = element
         elif isinstance(probe_data, keras.utils.PyDataset):
             probe_data = probe_data[0]
-        if not isinstance(probe_data, (tuple, list)) or not 1 <= len(
-            probe_data
-        ) <= 3:
+        if (
+            not isinstance(probe_data, (tuple, list))
+            or not 1 <= len(probe_data) <= 3
+        ):
             raise TypeError(
                 "Argument `probe_data` must be a tuple `(x, y)` or "
                 "`(x, y, sample_weight)`, a tf.data.Dataset or a "

@@ -76,9 +76,13 @@ class ProbeSummaryWriter:
                 tf.summary.scalar(
                     f"relative_grad/{layer.name}", layer.relative_grad
                 )
-                tf.summary.scalar(f"weight_norm/{layer.name}", layer.weight_norm)
+                tf.summary.scalar(
+                    f"weight_norm/{layer.name}", layer.weight_norm
+                )
             for dead in record.dead_units:
-                tf.summary.scalar(f"dead_fraction/{dead.name}", dead.dead_fraction)
+                tf.summary.scalar(
+                    f"dead_fraction/{dead.name}", dead.dead_fraction
+                )
         self._writer.flush()
 
     def write_findings(self, findings: Iterable[Finding]) -> None:

@@ -121,7 +121,9 @@ class GradientWatch(keras.callbacks.Callback):
                 "Expected None (probe every epoch) or an integer >= 1. "
                 f"Received: every_n_steps={every_n_steps!r}"
             )
-        self.every_n_steps = None if every_n_steps is None else int(every_n_steps)
+        self.every_n_steps = (
+            None if every_n_steps is None else int(every_n_steps)
+        )
         self.on_finding = check_on_finding(on_finding)
         self.detectors = (
             VanishingGradientDetector(
@@ -137,6 +139,7 @@ class GradientWatch(keras.callbacks.Callback):
         self.log_dir = None if log_dir is None else os.fspath(log_dir)
         self._summary_writer = None
         self._probe: GradientProbe | None = None
+        self._probe_key: tuple | None = None
         self._ledger = FindingLedger()
         self.records: list[ProbeRecord] = []
         self._disabled = False
@@ -168,12 +171,17 @@ class GradientWatch(keras.callbacks.Callback):
             ValueError: If `probe_data` does not fit the model (wrong shapes,
                 types, or a model without a loss).
         """
-        changed = model is not getattr(self, "_model", None)
         super().set_model(model)
-        if changed:
-            self._probe = None
-        if self._probe is None:
+        # Recompiling changes the loss, optimizer and trainable variables
+        # the compiled probe was traced with.
+        key = (
+            id(model),
+            id(getattr(model, "optimizer", None)),
+            id(getattr(model, "_compile_loss", None)),
+        )
+        if self._probe is None or key != self._probe_key:
             self._build_probe()
+            self._probe_key = key
 
     def _build_probe(self):
         if self.log_dir is not None and self._summary_writer is None:
@@ -185,9 +193,17 @@ class GradientWatch(keras.callbacks.Callback):
         )
         try:
             self._ensure_built()
-            probe = GradientProbe(self.model, self.probe_batch, gradient_hook=hook)
+            probe = GradientProbe(
+                self.model, self.probe_batch, gradient_hook=hook
+            )
             probe.trace()
-        except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as error:
+        except (
+            ValueError,
+            TypeError,
+            KeyError,
+            IndexError,
+            RuntimeError,
+        ) as error:
             raise ValueError(
                 "Argument `probe_data` does not fit the model "
                 f"'{self.model.name}': computing its loss and gradients "

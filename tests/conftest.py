@@ -78,7 +78,9 @@ def mlp(
                 name=f"hidden_{i}",
             )
         )
-    model.add(keras.layers.Dense(outputs, activation=output_activation, name="out"))
+    model.add(
+        keras.layers.Dense(outputs, activation=output_activation, name="out")
+    )
     return model
 
 

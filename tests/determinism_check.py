@@ -43,30 +43,45 @@ class Subclassed(keras.Model):
         self.out = keras.layers.Dense(10, activation="softmax")
 
     def call(self, x, training=False):
-        h = self.drop(self.norm(self.hidden(x), training=training), training=training)
+        h = self.drop(
+            self.norm(self.hidden(x), training=training), training=training
+        )
         return self.out(h)
 
 
 def sequential():
-    return keras.Sequential([
-        keras.Input((64,)),
-        keras.layers.Dense(32, activation="relu"),
-        keras.layers.BatchNormalization(),
-        keras.layers.Dropout(0.3),
-        keras.layers.Dense(32, activation="relu"),
-        keras.layers.GaussianNoise(0.1),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dropout(0.3),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.GaussianNoise(0.1),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
 
 
 def train(callbacks_for, build=sequential):
     keras.backend.clear_session()
     keras.utils.set_random_seed(42)
     model = build()
-    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    history = model.fit(X, Y, epochs=3, batch_size=32, shuffle=True, verbose=0,
-                        validation_split=0.1, callbacks=callbacks_for())
+    model.compile(
+        keras.optimizers.Adam(1e-2),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    history = model.fit(
+        X,
+        Y,
+        epochs=3,
+        batch_size=32,
+        shuffle=True,
+        verbose=0,
+        validation_split=0.1,
+        callbacks=callbacks_for(),
+    )
     state = [v.numpy() for v in model.variables + model.optimizer.variables]
     return state, history.history
 
@@ -84,14 +99,17 @@ def same(a, b):
 log_dir = tempfile.mkdtemp()
 plain = train(lambda: [])
 plain_again = train(lambda: [])
-watched = train(lambda: [
-    ktw.GradientWatch((X[:64], Y[:64]), every_n_steps=1, log_dir=log_dir),
-    ktw.GradientWatch((X[64:128], Y[64:128])),
-])
+watched = train(
+    lambda: [
+        ktw.GradientWatch((X[:64], Y[:64]), every_n_steps=1, log_dir=log_dir),
+        ktw.GradientWatch((X[64:128], Y[64:128])),
+    ]
+)
 naive = train(lambda: [NaiveProbe()])
 subclassed = train(lambda: [], build=Subclassed)
 subclassed_watched = train(
-    lambda: [ktw.GradientWatch((X[:64], Y[:64]), every_n_steps=1)], build=Subclassed
+    lambda: [ktw.GradientWatch((X[:64], Y[:64]), every_n_steps=1)],
+    build=Subclassed,
 )
 json.dump(
     {

@@ -12,8 +12,19 @@ from keras_trainwatch.detectors import (
 
 # Per-layer relative gradients |g|/|w| measured by the probe (weight norm 1):
 # the first probe of a 10-layer sigmoid MLP and of healthy networks.
-SIGMOID_10 = [1.0e-7, 4.2e-7, 2.2e-6, 1.2e-5, 4.6e-5, 1.9e-4, 7.1e-4, 3.0e-3,
-              1.3e-2, 4.8e-2, 4.6e-1]
+SIGMOID_10 = [
+    1.0e-7,
+    4.2e-7,
+    2.2e-6,
+    1.2e-5,
+    4.6e-5,
+    1.9e-4,
+    7.1e-4,
+    3.0e-3,
+    1.3e-2,
+    4.8e-2,
+    4.6e-1,
+]
 HEALTHY = {
     "relu_mlp": [3.6e-2, 8.1e-2, 9.8e-2, 9.9e-2, 4.8e-1],
     "bn_dropout": [2.8e-2, 1.5e-2, 4.3e-2, 1.2e-2, 3.7e-2, 1.0e-2, 2.5e-1],
@@ -27,7 +38,9 @@ def layers_with(relative_grads):
 
 
 def test_vanishing_flags_the_lower_sigmoid_layers_only():
-    findings = VanishingGradientDetector()(make_record(layers_with(SIGMOID_10)), [])
+    findings = VanishingGradientDetector()(
+        make_record(layers_with(SIGMOID_10)), []
+    )
     assert [f.layer for f in findings] == [f"layer_{i}" for i in range(5)]
     assert findings[0].kind == "vanishing_gradients"
     assert findings[0].value == pytest.approx(1.0e-7 / 4.6e-1)
@@ -38,12 +51,18 @@ def test_vanishing_flags_the_lower_sigmoid_layers_only():
 
 @pytest.mark.parametrize("name", sorted(HEALTHY))
 def test_vanishing_is_quiet_on_healthy_networks(name):
-    assert VanishingGradientDetector()(make_record(layers_with(HEALTHY[name])), []) == []
+    assert (
+        VanishingGradientDetector()(make_record(layers_with(HEALTHY[name])), [])
+        == []
+    )
 
 
 def test_vanishing_ignores_uniformly_small_gradients_of_a_converged_network():
     converged = [g * 1e-4 for g in HEALTHY["relu_mlp"]]
-    assert VanishingGradientDetector()(make_record(layers_with(converged)), []) == []
+    assert (
+        VanishingGradientDetector()(make_record(layers_with(converged)), [])
+        == []
+    )
 
 
 def test_vanishing_leaves_exactly_zero_gradients_to_the_dead_relu_detector():
@@ -53,7 +72,9 @@ def test_vanishing_leaves_exactly_zero_gradients_to_the_dead_relu_detector():
 
 def test_vanishing_reference_ignores_layers_with_zero_weights():
     # A zero-initialized layer above has relative gradient inf.
-    record = make_record([("a", 1e-2, 1.0), ("b", 1e-2, 1.0), ("zero", 0.5, 0.0)])
+    record = make_record(
+        [("a", 1e-2, 1.0), ("b", 1e-2, 1.0), ("zero", 0.5, 0.0)]
+    )
     assert VanishingGradientDetector()(record, []) == []
 
 
@@ -61,14 +82,24 @@ def test_vanishing_thresholds_can_be_set():
     record = make_record(layers_with(HEALTHY["bn_dropout"]))
     detector = VanishingGradientDetector(max_ratio=0.5, max_relative_grad=1.0)
     assert [f.layer for f in detector(record, [])] == [
-        "layer_0", "layer_1", "layer_2", "layer_3", "layer_4", "layer_5"]
+        "layer_0",
+        "layer_1",
+        "layer_2",
+        "layer_3",
+        "layer_4",
+        "layer_5",
+    ]
 
 
 def test_exploding_flags_huge_norms_per_layer():
-    record = make_record([("low", 4e4, 10.0), ("mid", 50.0, 10.0), ("top", 2e6, 1.0)])
+    record = make_record(
+        [("low", 4e4, 10.0), ("mid", 50.0, 10.0), ("top", 2e6, 1.0)]
+    )
     findings = ExplodingGradientDetector()(record, [])
     assert [(f.layer, f.value, f.threshold) for f in findings] == [
-        ("low", 4e4, 1e3), ("top", 2e6, 1e3)]
+        ("low", 4e4, 1e3),
+        ("top", 2e6, 1e3),
+    ]
     assert all(f.kind == "exploding_gradients" for f in findings)
     assert "batch normalization" in findings[0].remedy
     assert "learning rate" in findings[0].remedy
@@ -93,8 +124,13 @@ def test_exploding_reports_a_non_finite_loss():
 
 def test_exploding_growth_warns_while_norms_are_still_moderate():
     detector = ExplodingGradientDetector()
-    history = [make_record([("a", n, 1.0)], step=s) for s, n in enumerate([0.1, 0.2, 0.3])]
-    assert detector(make_record([("a", 5.0, 1.0)]), history) == []  # 50x, below 100x
+    history = [
+        make_record([("a", n, 1.0)], step=s)
+        for s, n in enumerate([0.1, 0.2, 0.3])
+    ]
+    assert (
+        detector(make_record([("a", 5.0, 1.0)]), history) == []
+    )  # 50x, below 100x
     [finding] = detector(make_record([("a", 40.0, 1.0)], step=3), history)
     assert finding.value == pytest.approx(400.0)
     assert finding.threshold == 100.0
@@ -114,14 +150,26 @@ def test_exploding_growth_only_looks_back_growth_window_probes():
 
 
 def test_exploding_is_quiet_on_healthy_regression_at_initialization():
-    record = make_record([("a", 6.0, 11.0), ("b", 12.0, 12.0), ("c", 17.0, 11.0), ("d", 19.0, 1.4)])
+    record = make_record(
+        [
+            ("a", 6.0, 11.0),
+            ("b", 12.0, 12.0),
+            ("c", 17.0, 11.0),
+            ("d", 19.0, 1.4),
+        ]
+    )
     assert ExplodingGradientDetector()(record, []) == []
 
 
 def test_dead_relu_flags_layers_at_or_above_the_fraction():
-    record = make_record(dead=[("a", 0, 64), ("b", 36, 64), ("c", 32, 64), ("d", 31, 64)])
+    record = make_record(
+        dead=[("a", 0, 64), ("b", 36, 64), ("c", 32, 64), ("d", 31, 64)]
+    )
     findings = DeadReluDetector()(record, [])
-    assert [(f.layer, f.value) for f in findings] == [("b", 36 / 64), ("c", 0.5)]
+    assert [(f.layer, f.value) for f in findings] == [
+        ("b", 36 / 64),
+        ("c", 0.5),
+    ]
     assert findings[0].remedy == "Lower the learning rate."
     assert "36 of 64 units (56%)" in findings[0].message
 
@@ -135,7 +183,10 @@ def test_dead_relu_is_quiet_on_a_healthy_network():
     "make, argument",
     [
         (lambda v: VanishingGradientDetector(max_ratio=v), "max_ratio"),
-        (lambda v: VanishingGradientDetector(max_relative_grad=v), "max_relative_grad"),
+        (
+            lambda v: VanishingGradientDetector(max_relative_grad=v),
+            "max_relative_grad",
+        ),
         (lambda v: ExplodingGradientDetector(max_grad_norm=v), "max_grad_norm"),
         (lambda v: ExplodingGradientDetector(max_growth=v), "max_growth"),
         (lambda v: DeadReluDetector(max_dead_fraction=v), "max_dead_fraction"),
@@ -143,7 +194,9 @@ def test_dead_relu_is_quiet_on_a_healthy_network():
 )
 @pytest.mark.parametrize("bad", [0, -1.0, math.nan, "0.5", None, True])
 def test_bad_thresholds_are_rejected_naming_the_argument(make, argument, bad):
-    with pytest.raises(ValueError, match=f"`{argument}`.*Received: {argument}="):
+    with pytest.raises(
+        ValueError, match=f"`{argument}`.*Received: {argument}="
+    ):
         make(bad)
 
 

@@ -16,7 +16,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
         ("dead_relu", "dead_relu"),
     ],
 )
-def test_example_catches_the_pathology_and_the_remedy_clears_it(example, kind, capsys):
+def test_example_catches_the_pathology_and_the_remedy_clears_it(
+    example, kind, capsys
+):
     module = __import__(example)
     before, after = module.main(epochs=2)
     assert kind in {f.kind for f in before.findings}

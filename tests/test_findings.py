@@ -19,7 +19,11 @@ def test_seen_again_keeps_the_first_sighting_and_updates_the_last():
     later = ktw.Finding("dead_relu", "dense", 2, 30, 0.8, 0.5, "msg")
     merged = first.seen_again(later)
     assert (merged.epoch, merged.step, merged.value) == (0, 10, 0.6)
-    assert (merged.last_epoch, merged.last_step, merged.last_value) == (2, 30, 0.8)
+    assert (merged.last_epoch, merged.last_step, merged.last_value) == (
+        2,
+        30,
+        0.8,
+    )
     assert merged.occurrences == 2
     assert (first.last_step, first.occurrences) == (10, 1)
 

@@ -12,11 +12,17 @@ from keras_trainwatch.model_layout import (
 def test_sequential_layers_in_order_with_relus_read_from_outputs():
     layout = ModelLayout.of(mlp(depth=3))
     assert [layer.name for layer in layout.layers] == [
-        "hidden_0", "hidden_1", "hidden_2", "out"]
+        "hidden_0",
+        "hidden_1",
+        "hidden_2",
+        "out",
+    ]
     assert layout.variable_names[:2] == ("hidden_0/kernel", "hidden_0/bias")
     assert [(r.name, r.source, r.units) for r in layout.relu_layers] == [
-        ("hidden_0", ACTIVATIONS, 32), ("hidden_1", ACTIVATIONS, 32),
-        ("hidden_2", ACTIVATIONS, 32)]
+        ("hidden_0", ACTIVATIONS, 32),
+        ("hidden_1", ACTIVATIONS, 32),
+        ("hidden_2", ACTIVATIONS, 32),
+    ]
 
 
 def test_functional_relu_layers_of_every_form():
@@ -32,7 +38,11 @@ def test_functional_relu_layers_of_every_form():
     outputs = keras.layers.Dense(2, activation="tanh", name="out")(h)
     layout = ModelLayout.of(keras.Model(inputs, outputs))
     assert [(r.name, r.units) for r in layout.relu_layers] == [
-        ("conv", 4), ("relu_layer", 5), ("act_relu", 6), ("dense_relu6", 7)]
+        ("conv", 4),
+        ("relu_layer", 5),
+        ("act_relu", 6),
+        ("dense_relu6", 7),
+    ]
     assert {r.source for r in layout.relu_layers} == {ACTIVATIONS}
     assert layout.unchecked_relu_layers == ()
 
@@ -86,4 +96,6 @@ def test_is_relu_activated_rejects_other_activations():
     assert not is_relu_activated(keras.layers.Dense(3, activation="sigmoid"))
     assert not is_relu_activated(keras.layers.LSTM(3, activation="relu"))
     assert not is_relu_activated(keras.layers.LeakyReLU())
-    assert is_relu_activated(keras.layers.Dense(3, activation=keras.activations.relu))
+    assert is_relu_activated(
+        keras.layers.Dense(3, activation=keras.activations.relu)
+    )

@@ -10,18 +10,25 @@ from keras_trainwatch.probe_data import ProbeBatch
 def regularized_model():
     inputs = keras.Input((64,))
     h = keras.layers.Dense(
-        32, activation="relu", kernel_regularizer=keras.regularizers.L2(0.01), name="d1"
+        32,
+        activation="relu",
+        kernel_regularizer=keras.regularizers.L2(0.01),
+        name="d1",
     )(inputs)
     h = keras.layers.Dropout(0.3, name="drop")(h)
     h = keras.layers.BatchNormalization(name="bn")(h)
     outputs = keras.layers.Dense(10, activation="softmax", name="out")(h)
     model = keras.Model(inputs, outputs)
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        "adam", "sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     return model
 
 
 def state_of(model):
-    variables = model.variables + model.optimizer.variables + model.metrics_variables
+    variables = (
+        model.variables + model.optimizer.variables + model.metrics_variables
+    )
     return [np.array(v.numpy()) for v in variables]
 
 
@@ -42,7 +49,11 @@ def test_statistics_match_an_independent_gradient_tape(digits):
         for v, g in zip(model.trainable_variables, grads)
     }
     assert record.loss == pytest.approx(float(loss), rel=1e-5)
-    measured = {w.name: (w.grad_norm, w.weight_norm) for layer in record.layers for w in layer.weights}
+    measured = {
+        w.name: (w.grad_norm, w.weight_norm)
+        for layer in record.layers
+        for w in layer.weights
+    }
     assert measured.keys() == expected.keys()
     for name, (grad_norm, weight_norm) in expected.items():
         assert measured[name][0] == pytest.approx(grad_norm, rel=1e-4), name
@@ -57,10 +68,14 @@ def test_loss_includes_regularization(digits):
     model.get_layer("drop").rate = 0.0
     probe = GradientProbe(model, ProbeBatch.from_data((x, y)))
     record = probe(0, 0)
-    crossentropy = keras.losses.sparse_categorical_crossentropy(y, model(x, training=True))
+    crossentropy = keras.losses.sparse_categorical_crossentropy(
+        y, model(x, training=True)
+    )
     l2 = 0.01 * np.sum(np.square(model.get_layer("d1").kernel.numpy()))
     assert l2 > 1e-3
-    assert record.loss == pytest.approx(float(np.mean(crossentropy)) + l2, rel=1e-5)
+    assert record.loss == pytest.approx(
+        float(np.mean(crossentropy)) + l2, rel=1e-5
+    )
 
 
 def test_probe_changes_no_state_and_traces_once(digits):
@@ -86,7 +101,9 @@ def test_loss_scale_is_divided_out(digits):
     model = regularized_model()
     plain = GradientProbe(model, ProbeBatch.from_data((x, y)))(0, 0)
     model.compile(
-        keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(), initial_scale=2.0**15),
+        keras.optimizers.LossScaleOptimizer(
+            keras.optimizers.Adam(), initial_scale=2.0**15
+        ),
         "sparse_categorical_crossentropy",
     )
     scaled = GradientProbe(model, ProbeBatch.from_data((x, y)))(0, 0)
@@ -96,8 +113,12 @@ def test_loss_scale_is_divided_out(digits):
 
 def test_sparse_embedding_gradients_are_measured_on_touched_rows():
     model = keras.Sequential(
-        [keras.Input((5,), dtype="int32"), keras.layers.Embedding(1000, 8, name="emb"),
-         keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(1, name="out")]
+        [
+            keras.Input((5,), dtype="int32"),
+            keras.layers.Embedding(1000, 8, name="emb"),
+            keras.layers.GlobalAveragePooling1D(),
+            keras.layers.Dense(1, name="out"),
+        ]
     )
     model.compile("adam", "mse")
     x = np.array([[1, 2, 3, 1, 1], [2, 2, 7, 7, 9]], "int32")
@@ -119,7 +140,9 @@ class TwoLayer(keras.Model):
         # Units 0..3 get a bias so negative that they never fire.
         bias = np.array([-100.0] * 4 + [0.0] * 4, "float32")
         self.hidden = keras.layers.Dense(
-            8, activation="relu", bias_initializer=keras.initializers.Constant(bias),
+            8,
+            activation="relu",
+            bias_initializer=keras.initializers.Constant(bias),
             name="hidden",
         )
         self.head = keras.layers.Dense(3, activation="softmax", name="head")
@@ -132,32 +155,51 @@ def functional_two_layer():
     bias = np.array([-100.0] * 4 + [0.0] * 4, "float32")
     inputs = keras.Input((64,))
     h = keras.layers.Dense(
-        8, activation="relu", bias_initializer=keras.initializers.Constant(bias),
+        8,
+        activation="relu",
+        bias_initializer=keras.initializers.Constant(bias),
         name="hidden",
     )(inputs)
     return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(h))
 
 
-@pytest.mark.parametrize("build, source", [(functional_two_layer, "activations"), (TwoLayer, "gradients")])
-def test_dead_units_counted_from_outputs_or_from_gradients(digits, build, source):
+@pytest.mark.parametrize(
+    "build, source",
+    [(functional_two_layer, "activations"), (TwoLayer, "gradients")],
+)
+def test_dead_units_counted_from_outputs_or_from_gradients(
+    digits, build, source
+):
     x, y = digits[0][:64], digits[1][:64] % 3
     model = build()
     model.compile("adam", "sparse_categorical_crossentropy")
     model(x[:1])
     [dead] = GradientProbe(model, ProbeBatch.from_data((x, y)))(0, 0).dead_units
-    assert (dead.name, dead.dead_units, dead.units, dead.source) == ("hidden", 4, 8, source)
+    assert (dead.name, dead.dead_units, dead.units, dead.source) == (
+        "hidden",
+        4,
+        8,
+        source,
+    )
 
 
 def test_dead_channels_of_a_convolution(digit_images):
     x, y = digit_images[0][:32], digit_images[1][:32]
     bias = np.array([-100.0] * 3 + [0.0] * 5, "float32")
-    model = keras.Sequential([
-        keras.Input((8, 8, 1)),
-        keras.layers.Conv2D(8, 3, activation="relu", name="conv",
-                            bias_initializer=keras.initializers.Constant(bias)),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(
+                8,
+                3,
+                activation="relu",
+                name="conv",
+                bias_initializer=keras.initializers.Constant(bias),
+            ),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
     model.compile("adam", "sparse_categorical_crossentropy")
     [dead] = GradientProbe(model, ProbeBatch.from_data((x, y)))(0, 0).dead_units
     assert (dead.dead_units, dead.units) == (3, 8)
@@ -170,6 +212,8 @@ def test_variables_without_gradient_are_left_out(trainwatch_log):
     model = keras.Model(inputs, {"a": used, "b": unused})
     model.compile("sgd", loss={"a": "mse", "b": None})
     x = np.ones((4, 4), "float32")
-    record = GradientProbe(model, ProbeBatch.from_data((x, {"a": np.zeros((4, 2))})))(0, 0)
+    record = GradientProbe(
+        model, ProbeBatch.from_data((x, {"a": np.zeros((4, 2))}))
+    )(0, 0)
     assert [layer.name for layer in record.layers] == ["used"]
     assert "unused_head/kernel" in trainwatch_log.text

@@ -22,7 +22,9 @@ def test_sample_weights_and_dict_inputs():
 
 
 def test_dataset_gives_its_first_batch():
-    data = tf.data.Dataset.from_tensor_slices((np.arange(10.0)[:, None], np.arange(10))).batch(4)
+    data = tf.data.Dataset.from_tensor_slices(
+        (np.arange(10.0)[:, None], np.arange(10))
+    ).batch(4)
     batch = ProbeBatch.from_data(data)
     np.testing.assert_array_equal(batch.y.numpy(), [0, 1, 2, 3])
 
@@ -48,7 +50,11 @@ def test_py_dataset_gives_batch_zero():
         ((np.zeros((0, 3)), np.zeros(0)), ValueError, "empty"),
         ((1.0, 2.0), ValueError, "batched arrays"),
         ((1, 2, 3, 4), TypeError, "Received: probe_data of type tuple"),
-        (tf.data.Dataset.from_tensor_slices(np.zeros((0, 2))), ValueError, "empty tf.data.Dataset"),
+        (
+            tf.data.Dataset.from_tensor_slices(np.zeros((0, 2))),
+            ValueError,
+            "empty tf.data.Dataset",
+        ),
     ],
 )
 def test_bad_probe_data_is_rejected_with_a_clear_message(bad, error, match):

@@ -6,13 +6,20 @@ from keras_trainwatch.reporting import FindingLedger, act_on, check_on_finding
 
 
 def finding(layer="dense", step=0, value=0.6):
-    return ktw.Finding("dead_relu", layer, 0, step, value, 0.5, f"Dead units in {layer}.")
+    return ktw.Finding(
+        "dead_relu", layer, 0, step, value, 0.5, f"Dead units in {layer}."
+    )
 
 
 def test_ledger_returns_only_new_findings_and_updates_repeats():
     ledger = FindingLedger()
-    assert ledger.add([finding("a"), finding("b")]) == [finding("a"), finding("b")]
-    assert ledger.add([finding("a", step=5, value=0.9), finding("c")]) == [finding("c")]
+    assert ledger.add([finding("a"), finding("b")]) == [
+        finding("a"),
+        finding("b"),
+    ]
+    assert ledger.add([finding("a", step=5, value=0.9), finding("c")]) == [
+        finding("c")
+    ]
     assert [f.layer for f in ledger.findings] == ["a", "b", "c"]
     assert ledger.findings[0].occurrences == 2
     assert ledger.findings[0].last_value == 0.9
@@ -20,7 +27,9 @@ def test_ledger_returns_only_new_findings_and_updates_repeats():
 
 @pytest.mark.parametrize("bad", ["ignore", "", None, 3])
 def test_unknown_on_finding_is_rejected(bad):
-    with pytest.raises(ValueError, match="`on_finding`.*'warn', 'stop', 'raise'"):
+    with pytest.raises(
+        ValueError, match="`on_finding`.*'warn', 'stop', 'raise'"
+    ):
         check_on_finding(bad)
 
 

@@ -7,7 +7,11 @@ from keras_trainwatch.stats import LayerStats, WeightStats, relative
 
 
 def test_layer_norms_combine_the_weights_norms():
-    layer = LayerStats("dense", 0, (WeightStats("k", 3.0, 8.0, 0), WeightStats("b", 4.0, 6.0, 2)))
+    layer = LayerStats(
+        "dense",
+        0,
+        (WeightStats("k", 3.0, 8.0, 0), WeightStats("b", 4.0, 6.0, 2)),
+    )
     assert layer.grad_norm == pytest.approx(5.0)
     assert layer.weight_norm == pytest.approx(10.0)
     assert layer.relative_grad == pytest.approx(0.5)
@@ -28,7 +32,9 @@ def test_relative_keeps_nan():
 
 
 def test_record_summaries():
-    record = make_record([("a", 3.0, 1.0), ("b", 4.0, 1.0)], dead=[("a", 1, 4), ("b", 3, 4)])
+    record = make_record(
+        [("a", 3.0, 1.0), ("b", 4.0, 1.0)], dead=[("a", 1, 4), ("b", 3, 4)]
+    )
     assert record.grad_norm == pytest.approx(5.0)
     assert record.max_dead_fraction == 0.75
     assert record.layer("b").grad_norm == 4.0

@@ -17,14 +17,18 @@ KINDS_AND_LAYERS = lambda watch: [(f.kind, f.layer) for f in watch.findings]  # 
 def fit(model, data, watch, epochs=3, **kwargs):
     x, y = data
     kwargs.setdefault("batch_size", 64)
-    return model.fit(x, y, epochs=epochs, verbose=0, callbacks=[watch], **kwargs)
+    return model.fit(
+        x, y, epochs=epochs, verbose=0, callbacks=[watch], **kwargs
+    )
 
 
 # --- Pathologies are caught at the first probe, in the right layer ----------
 
 
 def test_deep_sigmoid_mlp_has_vanishing_gradients_in_its_lower_layers(digits):
-    model = compiled(mlp(depth=10, activation="sigmoid", initializer="glorot_uniform"))
+    model = compiled(
+        mlp(depth=10, activation="sigmoid", initializer="glorot_uniform")
+    )
     watch = ktw.GradientWatch((digits[0][:256], digits[1][:256]))
     fit(model, digits, watch, epochs=2)
     vanishing = [f for f in watch.findings if f.kind == "vanishing_gradients"]
@@ -39,13 +43,17 @@ def test_deep_sigmoid_mlp_has_vanishing_gradients_in_its_lower_layers(digits):
 
 
 def test_huge_initial_weights_explode_the_gradients(digits):
-    model = compiled(mlp(depth=4, initializer=keras.initializers.RandomNormal(stddev=3.0)))
+    model = compiled(
+        mlp(depth=4, initializer=keras.initializers.RandomNormal(stddev=3.0))
+    )
     watch = ktw.GradientWatch((digits[0][:256], digits[1][:256]))
     fit(model, digits, watch, epochs=1)
     exploding = [f for f in watch.findings if f.kind == "exploding_gradients"]
     assert exploding[0].layer == "hidden_0"
     assert exploding[0].step == 0
-    assert exploding[0].value == pytest.approx(watch.records[0].layer("hidden_0").grad_norm)
+    assert exploding[0].value == pytest.approx(
+        watch.records[0].layer("hidden_0").grad_norm
+    )
     assert exploding[0].value > 1e3
 
 
@@ -63,7 +71,9 @@ def test_very_negative_bias_kills_the_relu_units_of_that_layer(digits):
 
 def dead_fraction(model, layer_name, x):
     """Independent measurement: share of units that output 0 for all of x."""
-    outputs = keras.Model(model.inputs, model.get_layer(layer_name).output).predict(x, verbose=0)
+    outputs = keras.Model(
+        model.inputs, model.get_layer(layer_name).output
+    ).predict(x, verbose=0)
     return float(np.mean(np.all(outputs == 0, axis=0)))
 
 
@@ -73,43 +83,70 @@ class DeadFractionLog(keras.callbacks.Callback):
         self.layers, self.x, self.by_epoch = layers, x, []
 
     def on_epoch_end(self, epoch, logs=None):
-        self.by_epoch.append({name: dead_fraction(self.model, name, self.x) for name in self.layers})
+        self.by_epoch.append(
+            {
+                name: dead_fraction(self.model, name, self.x)
+                for name in self.layers
+            }
+        )
 
 
-def test_too_high_learning_rate_kills_relus_and_is_caught_at_the_next_probe(regression_data):
+def regression_mlp(optimizer):
+    model = mlp(input_dim=16, depth=3, outputs=1, output_activation=None)
+    return compiled(model, optimizer=optimizer, loss="mse")
+
+
+def test_too_high_learning_rate_kills_relus_and_is_caught_at_the_next_probe(
+    regression_data,
+):
     x, y = regression_data
-    model = compiled(
-        mlp(input_dim=16, depth=3, outputs=1, output_activation=None),
-        optimizer=keras.optimizers.Adam(0.5),
-        loss="mse",
+    model = regression_mlp(keras.optimizers.Adam(0.5))
+    assert (
+        max(dead_fraction(model, f"hidden_{i}", x[:256]) for i in range(3))
+        < 0.5
     )
-    assert max(dead_fraction(model, f"hidden_{i}", x[:256]) for i in range(3)) < 0.5
     watch = ktw.GradientWatch((x[:256], y[:256]), on_finding=lambda f: None)
     measured = DeadFractionLog([f"hidden_{i}" for i in range(3)], x[:256])
-    model.fit(x, y, epochs=4, batch_size=32, verbose=0, callbacks=[watch, measured])
+    model.fit(
+        x, y, epochs=4, batch_size=32, verbose=0, callbacks=[watch, measured]
+    )
     dead = {f.layer: f for f in watch.findings if f.kind == "dead_relu"}
     assert dead, "the high learning rate should have killed a layer"
     for layer, finding in dead.items():
         first_dead_epoch = next(
-            e for e, fractions in enumerate(measured.by_epoch) if fractions[layer] >= 0.5
+            e
+            for e, fractions in enumerate(measured.by_epoch)
+            if fractions[layer] >= 0.5
         )
         assert finding.epoch == first_dead_epoch
-        assert finding.value == pytest.approx(measured.by_epoch[first_dead_epoch][layer])
+        assert finding.value == pytest.approx(
+            measured.by_epoch[first_dead_epoch][layer]
+        )
 
 
-def test_exploding_gradients_are_reported_before_the_loss_turns_nan(regression_data):
+def test_exploding_gradients_are_reported_before_the_loss_turns_nan(
+    regression_data,
+):
     x, y = regression_data
-    model = compiled(
-        mlp(input_dim=16, depth=3, outputs=1, output_activation=None),
-        optimizer=keras.optimizers.SGD(0.35),
-        loss="mse",
+    model = regression_mlp(keras.optimizers.SGD(0.35))
+    watch = ktw.GradientWatch(
+        (x[:256], y[:256]), every_n_steps=1, on_finding=lambda f: None
     )
-    watch = ktw.GradientWatch((x[:256], y[:256]), every_n_steps=1, on_finding=lambda f: None)
     losses = []
     batch_losses = keras.callbacks.LambdaCallback(
-        on_train_batch_end=lambda batch, logs: losses.append(logs["loss"]))
-    model.fit(x, y, epochs=3, batch_size=32, verbose=0, callbacks=[watch, batch_losses])
-    first_nan_step = next(i + 1 for i, loss in enumerate(losses) if not np.isfinite(loss))
+        on_train_batch_end=lambda batch, logs: losses.append(logs["loss"])
+    )
+    model.fit(
+        x,
+        y,
+        epochs=3,
+        batch_size=32,
+        verbose=0,
+        callbacks=[watch, batch_losses],
+    )
+    first_nan_step = next(
+        i + 1 for i, loss in enumerate(losses) if not np.isfinite(loss)
+    )
     exploding = [f for f in watch.findings if f.kind == "exploding_gradients"]
     assert exploding and exploding[0].step < first_nan_step
 
@@ -120,30 +157,58 @@ def test_exploding_gradients_are_reported_before_the_loss_turns_nan(regression_d
 def bn_dropout_net():
     layers = [keras.Input((64,))]
     for _ in range(3):
-        layers += [keras.layers.Dense(64), keras.layers.BatchNormalization(),
-                   keras.layers.Activation("relu"), keras.layers.Dropout(0.3)]
-    return keras.Sequential(layers + [keras.layers.Dense(10, activation="softmax")])
+        layers += [
+            keras.layers.Dense(64),
+            keras.layers.BatchNormalization(),
+            keras.layers.Activation("relu"),
+            keras.layers.Dropout(0.3),
+        ]
+    return keras.Sequential(
+        layers + [keras.layers.Dense(10, activation="softmax")]
+    )
 
 
 def small_cnn():
-    return keras.Sequential([
-        keras.Input((8, 8, 1)),
-        keras.layers.Conv2D(16, 3, padding="same", activation="relu", kernel_initializer="he_normal"),
-        keras.layers.Conv2D(16, 3, activation="relu", kernel_initializer="he_normal"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Flatten(),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(
+                16,
+                3,
+                padding="same",
+                activation="relu",
+                kernel_initializer="he_normal",
+            ),
+            keras.layers.Conv2D(
+                16, 3, activation="relu", kernel_initializer="he_normal"
+            ),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
 
 
 HEALTHY = {
-    "he_relu_mlp": (lambda: mlp(depth=4, width=64), "digits", "sparse_categorical_crossentropy"),
+    "he_relu_mlp": (
+        lambda: mlp(depth=4, width=64),
+        "digits",
+        "sparse_categorical_crossentropy",
+    ),
     "bn_dropout": (bn_dropout_net, "digits", "sparse_categorical_crossentropy"),
-    "shallow_tanh": (lambda: mlp(depth=2, activation="tanh", initializer="glorot_uniform"),
-                     "digits", "sparse_categorical_crossentropy"),
+    "shallow_tanh": (
+        lambda: mlp(depth=2, activation="tanh", initializer="glorot_uniform"),
+        "digits",
+        "sparse_categorical_crossentropy",
+    ),
     "cnn": (small_cnn, "digit_images", "sparse_categorical_crossentropy"),
-    "regression": (lambda: mlp(input_dim=16, depth=3, width=64, outputs=1, output_activation=None),
-                   "regression_data", "mse"),
+    "regression": (
+        lambda: mlp(
+            input_dim=16, depth=3, width=64, outputs=1, output_activation=None
+        ),
+        "regression_data",
+        "mse",
+    ),
 }
 
 
@@ -166,15 +231,20 @@ class SubclassedMLP(keras.Model):
     def __init__(self):
         super().__init__()
         self.hidden = keras.layers.Dense(
-            32, activation="relu", bias_initializer=keras.initializers.Constant(-20.0),
-            name="hidden")
+            32,
+            activation="relu",
+            bias_initializer=keras.initializers.Constant(-20.0),
+            name="hidden",
+        )
         self.out = keras.layers.Dense(10, activation="softmax", name="out")
 
     def call(self, x):
         return self.out(self.hidden(x))
 
 
-def test_subclassed_model_falls_back_to_gradients_and_says_so_once(digits, trainwatch_log):
+def test_subclassed_model_falls_back_to_gradients_and_says_so_once(
+    digits, trainwatch_log
+):
     model = compiled(SubclassedMLP())
     watch = ktw.GradientWatch((digits[0][:128], digits[1][:128]))
     fit(model, digits, watch, epochs=3)
@@ -187,17 +257,31 @@ def test_functional_multi_input_model_with_dict_inputs(digits):
     image = keras.Input((64,), name="image")
     extra = keras.Input((3,), name="extra")
     h = keras.layers.Dense(32, activation="relu", name="image_dense")(image)
-    g = keras.layers.Dense(8, activation="relu", bias_initializer=keras.initializers.Constant(-50.0),
-                           name="extra_dense")(extra)
+    g = keras.layers.Dense(
+        8,
+        activation="relu",
+        bias_initializer=keras.initializers.Constant(-50.0),
+        name="extra_dense",
+    )(extra)
     h = keras.layers.Concatenate()([h, g])
-    model = compiled(keras.Model({"image": image, "extra": extra},
-                                 keras.layers.Dense(10, activation="softmax")(h)))
-    x = {"image": digits[0], "extra": np.random.default_rng(0).normal(size=(len(digits[0]), 3))}
+    model = compiled(
+        keras.Model(
+            {"image": image, "extra": extra},
+            keras.layers.Dense(10, activation="softmax")(h),
+        )
+    )
+    x = {
+        "image": digits[0],
+        "extra": np.random.default_rng(0).normal(size=(len(digits[0]), 3)),
+    }
     probe_x = {k: v[:128] for k, v in x.items()}
     watch = ktw.GradientWatch((probe_x, digits[1][:128]))
     fit(model, (x, digits[1]), watch, epochs=2)
     assert KINDS_AND_LAYERS(watch) == [("dead_relu", "extra_dense")]
-    assert {d.name for d in watch.records[0].dead_units} == {"image_dense", "extra_dense"}
+    assert {d.name for d in watch.records[0].dead_units} == {
+        "image_dense",
+        "extra_dense",
+    }
 
 
 def test_model_without_relu_and_with_frozen_layers(digits):
@@ -207,7 +291,11 @@ def test_model_without_relu_and_with_frozen_layers(digits):
     watch = ktw.GradientWatch((digits[0][:128], digits[1][:128]))
     fit(model, digits, watch, epochs=2)
     assert watch.findings == []
-    assert [layer.name for layer in watch.records[-1].layers] == ["hidden_1", "hidden_2", "out"]
+    assert [layer.name for layer in watch.records[-1].layers] == [
+        "hidden_1",
+        "hidden_2",
+        "out",
+    ]
     assert watch.records[-1].dead_units == ()
 
 
@@ -215,13 +303,20 @@ def test_embedding_with_sparse_gradients_is_not_mistaken_for_vanishing():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 5000, size=(512, 12)).astype("int32")
     y = (x % 7 == 0).mean(axis=1, keepdims=True).astype("float32") * 5
-    model = compiled(keras.Sequential([
-        keras.Input((12,), dtype="int32"),
-        keras.layers.Embedding(5000, 16, name="emb"),
-        keras.layers.GlobalAveragePooling1D(),
-        keras.layers.Dense(16, activation="relu", kernel_initializer="he_normal"),
-        keras.layers.Dense(1),
-    ]), loss="mse")
+    model = compiled(
+        keras.Sequential(
+            [
+                keras.Input((12,), dtype="int32"),
+                keras.layers.Embedding(5000, 16, name="emb"),
+                keras.layers.GlobalAveragePooling1D(),
+                keras.layers.Dense(
+                    16, activation="relu", kernel_initializer="he_normal"
+                ),
+                keras.layers.Dense(1),
+            ]
+        ),
+        loss="mse",
+    )
     watch = ktw.GradientWatch((x[:128], y[:128]))
     fit(model, (x, y), watch, epochs=3)
     assert watch.findings == []
@@ -229,14 +324,35 @@ def test_embedding_with_sparse_gradients_is_not_mistaken_for_vanishing():
 
 
 def test_nested_model_is_watched_layer_by_layer(digits):
-    inner = keras.Sequential([keras.Input((64,)), keras.layers.Dense(
-        16, activation="relu", bias_initializer=keras.initializers.Constant(-30.0), name="d")],
-        name="encoder")
+    inner = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(
+                16,
+                activation="relu",
+                bias_initializer=keras.initializers.Constant(-30.0),
+                name="d",
+            ),
+        ],
+        name="encoder",
+    )
     inputs = keras.Input((64,))
-    model = compiled(keras.Model(inputs, keras.layers.Dense(10, activation="softmax", name="head")(inner(inputs))))
-    watch = ktw.GradientWatch((digits[0][:128], digits[1][:128]), on_finding=lambda f: None)
+    model = compiled(
+        keras.Model(
+            inputs,
+            keras.layers.Dense(10, activation="softmax", name="head")(
+                inner(inputs)
+            ),
+        )
+    )
+    watch = ktw.GradientWatch(
+        (digits[0][:128], digits[1][:128]), on_finding=lambda f: None
+    )
     fit(model, digits, watch, epochs=1)
-    assert [layer.name for layer in watch.records[0].layers] == ["encoder/d", "head"]
+    assert [layer.name for layer in watch.records[0].layers] == [
+        "encoder/d",
+        "head",
+    ]
     assert KINDS_AND_LAYERS(watch) == [("dead_relu", "encoder/d")]
 
 
@@ -255,10 +371,18 @@ def test_dataset_probe_data(digits):
 def test_training_is_bitwise_identical_with_and_without_the_watch():
     script = os.path.join(os.path.dirname(__file__), "determinism_check.py")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    result = subprocess.run([sys.executable, script], capture_output=True, text=True, env=env,
-                            timeout=600, check=True)
+    result = subprocess.run(
+        [sys.executable, script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=True,
+    )
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
-    assert outcome["plain_is_reproducible"], "the control run is not deterministic"
+    assert outcome["plain_is_reproducible"], (
+        "the control run is not deterministic"
+    )
     assert outcome["watched_equals_plain"]
     # The check can fail: a careless probe does change training.
     assert not outcome["naive_probe_equals_plain"]
@@ -275,6 +399,19 @@ def test_probe_is_traced_once_across_epochs_and_fits(digits):
     assert watch.probe.tracing_count == 1
 
 
+def test_recompiling_between_fits_rebuilds_the_probe(regression_data):
+    x, y = regression_data
+    model = regression_mlp("adam")
+    watch = ktw.GradientWatch((x[:64], y[:64]))
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[watch])
+    first_probe = watch.probe
+    model.compile("adam", "mae")
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[watch])
+    assert watch.probe is not first_probe
+    mae = float(np.mean(np.abs(model.predict(x[:64], verbose=0) - y[:64])))
+    assert watch.records[-1].loss == pytest.approx(mae, rel=1e-5)
+
+
 # --- Scheduling, logs, reporting ---------------------------------------------
 
 
@@ -282,7 +419,12 @@ def test_probes_at_start_and_every_epoch_end(digits):
     model = compiled(mlp(depth=2))
     watch = ktw.GradientWatch((digits[0][:64], digits[1][:64]))
     fit(model, (digits[0][:640], digits[1][:640]), watch, epochs=3)
-    assert [(r.epoch, r.step) for r in watch.records] == [(0, 0), (0, 10), (1, 20), (2, 30)]
+    assert [(r.epoch, r.step) for r in watch.records] == [
+        (0, 0),
+        (0, 10),
+        (1, 20),
+        (2, 30),
+    ]
 
 
 def test_every_n_steps_probes_on_the_step_grid(digits):
@@ -295,7 +437,9 @@ def test_every_n_steps_probes_on_the_step_grid(digits):
 
 def test_every_n_steps_with_steps_per_execution(digits):
     model = mlp(depth=2)
-    model.compile("adam", "sparse_categorical_crossentropy", steps_per_execution=3)
+    model.compile(
+        "adam", "sparse_categorical_crossentropy", steps_per_execution=3
+    )
     watch = ktw.GradientWatch((digits[0][:64], digits[1][:64]), every_n_steps=4)
     fit(model, (digits[0][:640], digits[1][:640]), watch, epochs=1)
     # Callbacks come after steps 3, 6, 9, 10: the first at or after 4 and 8.
@@ -308,13 +452,20 @@ def test_summary_numbers_go_into_history(digits):
     watch = ktw.GradientWatch((digits[0][:64], digits[1][:64]))
     history = fit(model, digits, watch, epochs=2)
     keys = {k for k in history.history if k.startswith("gradient_watch/")}
-    assert keys == {"gradient_watch/grad_norm", "gradient_watch/min_relative_grad",
-                    "gradient_watch/max_dead_fraction", "gradient_watch/findings"}
+    assert keys == {
+        "gradient_watch/grad_norm",
+        "gradient_watch/min_relative_grad",
+        "gradient_watch/max_dead_fraction",
+        "gradient_watch/findings",
+    }
     assert history.history["gradient_watch/grad_norm"][-1] == pytest.approx(
-        watch.records[-1].grad_norm)
+        watch.records[-1].grad_norm
+    )
 
 
-def test_a_repeated_finding_is_reported_once_then_updated(digits, trainwatch_log):
+def test_a_repeated_finding_is_reported_once_then_updated(
+    digits, trainwatch_log
+):
     model = compiled(mlp(depth=2, bias={0: -20.0}))
     watch = ktw.GradientWatch((digits[0][:64], digits[1][:64]))
     fit(model, digits, watch, epochs=3)
@@ -326,14 +477,18 @@ def test_a_repeated_finding_is_reported_once_then_updated(digits, trainwatch_log
 
 def test_on_finding_stop_ends_training(digits):
     model = compiled(mlp(depth=2, bias={0: -20.0}))
-    watch = ktw.GradientWatch((digits[0][:64], digits[1][:64]), on_finding="stop")
+    watch = ktw.GradientWatch(
+        (digits[0][:64], digits[1][:64]), on_finding="stop"
+    )
     history = fit(model, digits, watch, epochs=5)
     assert len(history.history["loss"]) == 1
 
 
 def test_on_finding_raise_raises_out_of_fit(digits):
     model = compiled(mlp(depth=2, bias={0: -20.0}))
-    watch = ktw.GradientWatch((digits[0][:64], digits[1][:64]), on_finding="raise")
+    watch = ktw.GradientWatch(
+        (digits[0][:64], digits[1][:64]), on_finding="raise"
+    )
     with pytest.raises(ktw.TrainingPathologyError, match="hidden_0") as raised:
         fit(model, digits, watch, epochs=5)
     assert raised.value.finding.kind == "dead_relu"
@@ -343,7 +498,9 @@ def test_on_finding_raise_raises_out_of_fit(digits):
 def test_on_finding_callable_receives_each_new_finding(digits):
     seen = []
     model = compiled(mlp(depth=2, bias={0: -20.0}))
-    watch = ktw.GradientWatch((digits[0][:64], digits[1][:64]), on_finding=seen.append)
+    watch = ktw.GradientWatch(
+        (digits[0][:64], digits[1][:64]), on_finding=seen.append
+    )
     fit(model, digits, watch, epochs=2)
     assert [f.key for f in seen] == [f.key for f in watch.findings]
     assert all(f.occurrences == 1 for f in seen)
@@ -357,11 +514,17 @@ def test_a_failing_probe_warns_and_training_goes_on(digits, trainwatch_log):
     class Boom(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             if epoch == 0:
+
                 def fail(*args):
-                    raise tf.errors.ResourceExhaustedError(None, None, "OOM while probing")
+                    raise tf.errors.ResourceExhaustedError(
+                        None, None, "OOM while probing"
+                    )
+
                 watch.probe._function = fail
 
-    history = model.fit(digits[0], digits[1], epochs=3, verbose=0, callbacks=[Boom(), watch])
+    history = model.fit(
+        digits[0], digits[1], epochs=3, verbose=0, callbacks=[Boom(), watch]
+    )
     assert len(history.history["loss"]) == 3
     assert "probe failed at epoch 0" in trainwatch_log.text
     assert "OOM while probing" in trainwatch_log.text
@@ -373,15 +536,21 @@ def test_a_failing_probe_warns_and_training_goes_on(digits, trainwatch_log):
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True, "10"])
 def test_bad_every_n_steps(bad):
-    with pytest.raises(ValueError, match="`every_n_steps`.*integer >= 1.*Received"):
+    with pytest.raises(
+        ValueError, match="`every_n_steps`.*integer >= 1.*Received"
+    ):
         ktw.GradientWatch((np.zeros((2, 3)), np.zeros(2)), every_n_steps=bad)
 
 
 @pytest.mark.parametrize(
     "kwargs, argument",
-    [({"vanishing_ratio": 2.0}, "max_ratio"), ({"dead_fraction": 0.0}, "max_dead_fraction"),
-     ({"exploding_grad_norm": -1}, "max_grad_norm"), ({"exploding_growth": 0.5}, "max_growth"),
-     ({"on_finding": "shout"}, "on_finding")],
+    [
+        ({"vanishing_ratio": 2.0}, "max_ratio"),
+        ({"dead_fraction": 0.0}, "max_dead_fraction"),
+        ({"exploding_grad_norm": -1}, "max_grad_norm"),
+        ({"exploding_growth": 0.5}, "max_growth"),
+        ({"on_finding": "shout"}, "on_finding"),
+    ],
 )
 def test_bad_thresholds_and_modes_fail_at_construction(kwargs, argument):
     with pytest.raises(ValueError, match=f"`{argument}`"):
@@ -407,23 +576,42 @@ def test_model_without_loss_fails_at_set_model():
 
 
 def test_tensorboard_summaries_are_written(digits, tmp_path):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.backend.event_processing.event_accumulator import (
+        EventAccumulator,
+    )
 
     model = compiled(mlp(depth=3, bias={2: -20.0}))
-    watch = ktw.GradientWatch((digits[0][:64], digits[1][:64]), log_dir=tmp_path)
+    watch = ktw.GradientWatch(
+        (digits[0][:64], digits[1][:64]), log_dir=tmp_path
+    )
     fit(model, (digits[0][:640], digits[1][:640]), watch, epochs=2)
     run = tmp_path / "gradient_watch"
     events = EventAccumulator(str(run), size_guidance={"tensors": 0})
     events.Reload()
     tags = set(events.Tags()["tensors"])
     for layer in ["hidden_0", "hidden_1", "hidden_2", "out"]:
-        assert {f"grad_norm/{layer}", f"relative_grad/{layer}", f"weight_norm/{layer}",
-                f"gradients/{layer}/kernel"} <= tags
-    assert {"dead_fraction/hidden_2", "probe/loss", "findings/dead_relu"} <= tags
-    grad_norms = [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in events.Tensors("grad_norm/hidden_0")]
-    assert grad_norms == [(r.step, pytest.approx(r.layer("hidden_0").grad_norm, rel=1e-6))
-                          for r in watch.records]
-    histogram = tf.make_ndarray(events.Tensors("gradients/hidden_0/kernel")[0].tensor_proto)
+        assert {
+            f"grad_norm/{layer}",
+            f"relative_grad/{layer}",
+            f"weight_norm/{layer}",
+            f"gradients/{layer}/kernel",
+        } <= tags
+    assert {
+        "dead_fraction/hidden_2",
+        "probe/loss",
+        "findings/dead_relu",
+    } <= tags
+    grad_norms = [
+        (e.step, float(tf.make_ndarray(e.tensor_proto)))
+        for e in events.Tensors("grad_norm/hidden_0")
+    ]
+    assert grad_norms == [
+        (r.step, pytest.approx(r.layer("hidden_0").grad_norm, rel=1e-6))
+        for r in watch.records
+    ]
+    histogram = tf.make_ndarray(
+        events.Tensors("gradients/hidden_0/kernel")[0].tensor_proto
+    )
     assert histogram.shape[1] == 3 and histogram[:, 2].sum() == 64 * 32
     [text] = events.Tensors("findings/dead_relu")[:1]
     assert b"hidden_2" in tf.make_ndarray(text.tensor_proto).item()

@@ -14,8 +14,10 @@ from keras_trainwatch.findings import (
     VANISHING_GRADIENTS,
     Finding,
 )
+from keras_trainwatch.learning_rate import ScaledSchedule
 from keras_trainwatch.probe import GradientProbe
 from keras_trainwatch.probe_data import ProbeBatch
+from keras_trainwatch.reducer import AutoLRReducer, Reduction
 from keras_trainwatch.reporting import TrainingPathologyError
 from keras_trainwatch.stats import (
     DeadUnitStats,
@@ -28,6 +30,7 @@ from keras_trainwatch.watch import GradientWatch
 __version__ = "0.1.0"
 
 __all__ = [
+    "AutoLRReducer",
     "DEAD_RELU",
     "EXPLODING_GRADIENTS",
     "KINDS",
@@ -42,6 +45,8 @@ __all__ = [
     "LayerStats",
     "ProbeBatch",
     "ProbeRecord",
+    "Reduction",
+    "ScaledSchedule",
     "TrainingPathologyError",
     "VanishingGradientDetector",
     "WeightStats",

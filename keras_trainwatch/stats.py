@@ -118,6 +118,13 @@ class ProbeRecord:
         return math.hypot(*(layer.grad_norm for layer in self.layers))
 
     @property
+    def all_finite(self) -> bool:
+        """Whether the loss and every gradient entry were finite."""
+        return math.isfinite(self.loss) and not any(
+            layer.nonfinite for layer in self.layers
+        )
+
+    @property
     def max_dead_fraction(self) -> float:
         """The largest dead fraction among ReLU layers (0 when there are none)."""
         return max((d.dead_fraction for d in self.dead_units), default=0.0)

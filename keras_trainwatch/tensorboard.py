@@ -92,13 +92,24 @@ class ProbeSummaryWriter:
             findings: Findings first seen at one probe.
         """
         for finding in findings:
-            with self._writer.as_default(step=finding.step):
-                tf.summary.text(
-                    f"findings/{finding.kind}",
-                    f"**{finding.layer}** (epoch {finding.epoch}, step "
-                    f"{finding.step}): {finding.message}\n\n"
-                    f"*Remedy:* {finding.remedy}",
-                )
+            self.write_text(
+                f"findings/{finding.kind}",
+                f"**{finding.layer}** (epoch {finding.epoch}, step "
+                f"{finding.step}): {finding.message}\n\n"
+                f"*Remedy:* {finding.remedy}",
+                finding.step,
+            )
+
+    def write_text(self, tag: str, text: str, step: int) -> None:
+        """Writes one text entry (Markdown) and flushes."""
+        with self._writer.as_default(step=step):
+            tf.summary.text(tag, text)
+        self._writer.flush()
+
+    def write_scalar(self, tag: str, value: float, step: int) -> None:
+        """Writes one scalar and flushes."""
+        with self._writer.as_default(step=step):
+            tf.summary.scalar(tag, value)
         self._writer.flush()
 
     def flush(self) -> None:

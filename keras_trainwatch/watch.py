@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import numbers
 import os
+from collections.abc import Callable
 from typing import Any
 
 import keras
 
+from keras_trainwatch.copying import deepcopy_without
 from keras_trainwatch.detectors import (
     DeadReluDetector,
     ExplodingGradientDetector,
@@ -142,6 +144,7 @@ class GradientWatch(keras.callbacks.Callback):
         self._probe_key: tuple | None = None
         self._ledger = FindingLedger()
         self.records: list[ProbeRecord] = []
+        self._listeners: list[Callable] = []
         self._disabled = False
         self._epoch = 0
         self._step = 0
@@ -160,6 +163,29 @@ class GradientWatch(keras.callbacks.Callback):
         return self._ledger.findings
 
     @property
+    def step(self) -> int:
+        """The global training step as of the latest callback."""
+        return self._step
+
+    @property
+    def summary_writer(self) -> ProbeSummaryWriter | None:
+        """The TensorBoard writer (`None` without `log_dir`), so that other
+        callbacks can add to the same run."""
+        return self._summary_writer
+
+    def subscribe(
+        self, listener: Callable[[list[Finding], ProbeRecord], None]
+    ) -> None:
+        """Registers a callable told about new findings right after each
+        probe (with the probe's record), at the step they were found.
+
+        Args:
+            listener: Called as `listener(new_findings, record)` after every
+                probe, `new_findings` possibly empty.
+        """
+        self._listeners.append(listener)
+
+    @property
     def probe(self) -> GradientProbe | None:
         """The `GradientProbe` in use (built when the model is set)."""
         return self._probe
@@ -171,6 +197,11 @@ class GradientWatch(keras.callbacks.Callback):
             ValueError: If `probe_data` does not fit the model (wrong shapes,
                 types, or a model without a loss).
         """
+        if model is not getattr(self, "_model", None):
+            # Findings and records of another model mean nothing for this one
+            # (a tuner's next trial, a deep copy attached to a new model).
+            self._ledger = FindingLedger()
+            self.records = []
         super().set_model(model)
         # Recompiling changes the loss, optimizer and trainable variables
         # the compiled probe was traced with.
@@ -297,6 +328,13 @@ class GradientWatch(keras.callbacks.Callback):
             f"{LOG_PREFIX}findings": float(len(self.findings)),
         }
 
+    def __deepcopy__(self, memo):
+        return deepcopy_without(
+            self,
+            memo,
+            unbound=("_model", "_probe", "_probe_key", "_summary_writer"),
+        )
+
     def _read_iterations(self):
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is None:
@@ -333,3 +371,5 @@ class GradientWatch(keras.callbacks.Callback):
             self._summary_writer.write_findings(new)
         for finding in new:
             act_on(finding, self.on_finding, self.model)
+        for listener in self._listeners:
+            listener(new, record)

@@ -3,6 +3,7 @@
 import os
 import sys
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
@@ -24,3 +25,14 @@ def test_example_catches_the_pathology_and_the_remedy_clears_it(
     assert kind in {f.kind for f in before.findings}
     assert after.findings == []
     assert "remedy applied" in capsys.readouterr().out
+
+
+def test_rescued_run_example_ends_finite_where_the_plain_run_ends_in_nan(
+    capsys,
+):
+    import rescued_run
+
+    alone, rescued, reducer = rescued_run.main(epochs=2)
+    assert np.isnan(alone.history["loss"][-1])
+    assert np.isfinite(rescued.history["loss"][-1])
+    assert reducer.reductions

@@ -1,0 +1,543 @@
+import copy
+import logging
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import compiled, mlp
+
+import keras_trainwatch as ktw
+
+
+def tiny_model(optimizer=None, metrics=()):
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(2, activation="softmax")]
+    )
+    model.compile(
+        optimizer or keras.optimizers.SGD(1.0),
+        "sparse_categorical_crossentropy",
+        metrics=list(metrics),
+    )
+    model.fit(
+        np.ones((4, 4)), np.zeros(4), verbose=0
+    )  # builds metrics and optimizer
+    return model
+
+
+def drive(callback, model, values, monitor):
+    """Feeds `values` of `monitor` epoch by epoch; returns the learning rate
+    after each epoch and what `logs["learning_rate"]` said."""
+    callback.set_model(model)
+    callback.on_train_begin()
+    rates, logged = [], []
+    for epoch, value in enumerate(values):
+        logs = {monitor: value}
+        callback.on_epoch_begin(epoch)
+        callback.on_epoch_end(epoch, logs)
+        logged.append(logs["learning_rate"])
+        rates.append(float(model.optimizer.learning_rate))
+    return rates, logged
+
+
+PARITY_CASES = [
+    (
+        "plateau",
+        {"patience": 2, "factor": 0.5},
+        "val_loss",
+        [1.0, 0.9, 0.9, 0.9, 0.9, 0.9, 0.8, 0.8, 0.8, 0.8],
+    ),
+    (
+        "min_lr",
+        {"patience": 1, "factor": 0.1, "min_lr": 0.05},
+        "val_loss",
+        [1.0] * 6,
+    ),
+    (
+        "cooldown",
+        {"patience": 1, "factor": 0.5, "cooldown": 2},
+        "val_loss",
+        [1.0] * 10,
+    ),
+    (
+        "patience_0",
+        {"patience": 0, "factor": 0.5},
+        "val_loss",
+        [1.0, 0.5, 0.5, 0.4, 0.4, 0.4],
+    ),
+    (
+        "mode_max",
+        {"patience": 1, "factor": 0.5, "mode": "max"},
+        "val_score",
+        [0.1, 0.2, 0.2, 0.2, 0.3, 0.25, 0.25],
+    ),
+    (
+        "min_delta",
+        {"patience": 1, "factor": 0.5, "min_delta": 0.1},
+        "val_loss",
+        [1.0, 0.95, 0.8, 0.75, 0.6, 0.55, 0.5],
+    ),
+    (
+        "auto_accuracy",
+        {"patience": 1, "factor": 0.5},
+        "val_accuracy",
+        [0.5, 0.6, 0.6, 0.7, 0.65, 0.65, 0.65],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, monitor, values",
+    PARITY_CASES,
+    ids=[c[0] for c in PARITY_CASES],
+)
+def test_same_semantics_as_reduce_lr_on_plateau(
+    name, kwargs, monitor, values, capsys
+):
+    reference = keras.callbacks.ReduceLROnPlateau(
+        monitor=monitor, verbose=1, **kwargs
+    )
+    expected = drive(
+        reference, tiny_model(metrics=["accuracy"]), values, monitor
+    )
+    expected_output = capsys.readouterr().out
+    reducer = ktw.AutoLRReducer(monitor=monitor, verbose=1, **kwargs)
+    assert (
+        drive(reducer, tiny_model(metrics=["accuracy"]), values, monitor)
+        == expected
+    )
+    assert capsys.readouterr().out == expected_output.replace(
+        "ReduceLROnPlateau", "AutoLRReducer"
+    )
+    assert len(set(expected[0])) > 1, "the case should reduce at least once"
+
+
+def test_a_second_fit_starts_fresh_like_keras():
+    values = [1.0, 1.0, 0.5, 0.5]
+    results = []
+    for callback in (
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", patience=3),
+        ktw.AutoLRReducer(monitor="val_loss", patience=3),
+    ):
+        model = tiny_model()
+        first = drive(callback, model, values, "val_loss")
+        second = drive(callback, model, values, "val_loss")
+        results.append((first, second, callback.wait, callback.best))
+    assert results[0] == results[1]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"factor": 0.0},
+        {"factor": 1.0},
+        {"factor": 1.5},
+        {"factor": -0.1},
+        {"factor": "0.5"},
+        {"patience": -1},
+        {"cooldown": -2},
+        {"min_lr": -1e-3},
+        {"patience": 1.5},
+        {"max_rollbacks": 0},
+        {"mode": "maximize"},
+        {"react_to": ("slow_training",)},
+    ],
+)
+def test_out_of_range_arguments_raise_value_error_naming_them(bad):
+    [(argument, value)] = bad.items()
+    with pytest.raises(ValueError, match=f"`{argument}`"):
+        ktw.AutoLRReducer(**bad)
+
+
+def test_unknown_keyword_arguments_raise_type_error():
+    with pytest.raises(TypeError, match="patiense"):
+        ktw.AutoLRReducer(patiense=3)
+
+
+def test_watch_must_be_a_gradient_watch():
+    with pytest.raises(TypeError, match="`watch`"):
+        ktw.AutoLRReducer(watch=keras.callbacks.History())
+
+
+# --- Reacting to the watch ----------------------------------------------------
+
+
+def regression_mlp(optimizer):
+    model = mlp(input_dim=16, depth=3, outputs=1, output_activation=None)
+    return compiled(model, optimizer=optimizer, loss="mse")
+
+
+def test_exploding_gradients_lower_the_rate_at_the_step_they_are_found(
+    regression_data, caplog
+):
+    caplog.set_level(logging.WARNING, logger="keras_trainwatch")
+    x, y = regression_data
+    plain = regression_mlp(keras.optimizers.SGD(0.35))
+    assert np.isnan(
+        plain.fit(x, y, epochs=2, batch_size=32, verbose=0).history["loss"][-1]
+    )
+
+    keras.utils.set_random_seed(0)
+    model = regression_mlp(keras.optimizers.SGD(0.35))
+    watch = ktw.GradientWatch(
+        (x[:256], y[:256]), every_n_steps=1, on_finding=lambda f: None
+    )
+    reducer = ktw.AutoLRReducer(monitor=None, watch=watch)
+    history = model.fit(
+        x, y, epochs=2, batch_size=32, verbose=0, callbacks=[watch, reducer]
+    )
+    first = reducer.reductions[0]
+    finding = next(f for f in watch.findings if f.kind == "exploding_gradients")
+    assert first.step == finding.step
+    assert first.step < 16, "the reaction comes mid-epoch, not at its end"
+    assert first.new_lr == pytest.approx(0.035)
+    assert first.reason.startswith(
+        f"exploding gradients in layer {finding.layer}"
+    )
+    assert (
+        f"reduced learning rate to {first.new_lr}: exploding gradients in layer"
+        in caplog.text
+    )
+    assert np.isfinite(history.history["loss"][-1])
+    assert history.history["auto_lr/reductions"][-1] == len(reducer.reductions)
+
+
+def test_dead_relus_lower_the_rate_and_fewer_units_end_dead():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2048, 16)).astype("float32")
+    y = np.tanh(x @ rng.normal(size=(16, 1)) / 4.0)
+    y = ((y - y.mean()) / y.std()).astype("float32")
+
+    def dead_units(model):
+        total = 0
+        for i in range(3):
+            out = keras.Model(
+                model.inputs, model.get_layer(f"hidden_{i}").output
+            )
+            total += int(
+                np.sum(np.all(out.predict(x[:256], verbose=0) == 0, axis=0))
+            )
+        return total
+
+    plain = regression_mlp(keras.optimizers.Adam(0.02))
+    plain.fit(x, y, epochs=3, batch_size=32, verbose=0)
+    keras.utils.set_random_seed(0)
+    model = regression_mlp(keras.optimizers.Adam(0.02))
+    watch = ktw.GradientWatch(
+        (x[:256], y[:256]),
+        every_n_steps=10,
+        on_finding=lambda f: None,
+        dead_fraction=0.25,
+    )
+    reducer = ktw.AutoLRReducer(
+        monitor=None, watch=watch, react_to=("dead_relu",)
+    )
+    model.fit(
+        x, y, epochs=3, batch_size=32, verbose=0, callbacks=[watch, reducer]
+    )
+    assert reducer.reductions and reducer.reductions[0].reason.startswith(
+        "dead relu in layer"
+    )
+    assert dead_units(model) < dead_units(plain)
+
+
+def test_cooldown_and_min_lr_hold_for_watch_reactions():
+    model = tiny_model(keras.optimizers.SGD(0.1))
+    reducer = ktw.AutoLRReducer(
+        monitor=None, factor=0.5, cooldown=1, min_lr=0.03
+    )
+    reducer.set_model(model)
+    reducer.on_train_begin()
+    dead = ktw.Finding("dead_relu", "dense", 0, 3, 0.9, 0.5, "dead")
+    record = ktw.ProbeRecord(0, 3, 1.0, (), ())
+    reducer._on_findings([dead], record)
+    reducer._on_findings([dead], record)  # in cooldown: ignored
+    assert [r.new_lr for r in reducer.reductions] == [pytest.approx(0.05)]
+    reducer.on_epoch_end(0, {})  # cooldown over
+    reducer._on_findings([dead], record)
+    reducer.on_epoch_end(1, {})
+    reducer._on_findings([dead], record)  # 0.03 reached: nothing left to reduce
+    assert [r.new_lr for r in reducer.reductions] == [
+        pytest.approx(0.05),
+        pytest.approx(0.03),
+    ]
+
+
+# --- Rollback -------------------------------------------------------------------
+
+
+def test_rollback_rescues_a_run_that_would_end_in_nan(regression_data):
+    x, y = regression_data
+    model = regression_mlp(keras.optimizers.SGD(0.35))
+    reducer = ktw.AutoLRReducer(monitor=None, rollback=True, factor=0.5)
+    history = model.fit(
+        x, y, epochs=3, batch_size=32, verbose=0, callbacks=[reducer]
+    )
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert reducer.rollbacks >= 1
+    assert float(model.optimizer.learning_rate) < 0.35
+    assert reducer.reductions[0].reason.startswith(
+        "rollback 1 after non-finite loss"
+    )
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+
+
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_rollback_gives_up_with_a_clear_message_and_healthy_weights(
+    regression_data, tmp_path, caplog, on_disk
+):
+    x, y = regression_data
+    model = regression_mlp(keras.optimizers.SGD(2.0))
+    reducer = ktw.AutoLRReducer(
+        monitor=None,
+        rollback=True,
+        factor=0.9,
+        max_rollbacks=2,
+        rollback_dir=tmp_path if on_disk else None,
+    )
+    history = model.fit(
+        x, y, epochs=5, batch_size=32, verbose=0, callbacks=[reducer]
+    )
+    assert reducer.rollbacks == 2
+    assert len(history.history["loss"]) < 5
+    assert "giving up after 2 rollbacks" in caplog.text
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+    assert list(tmp_path.iterdir()) == []  # the snapshot file is removed
+
+
+# --- Where ReduceLROnPlateau fails ------------------------------------------
+
+
+def schedule():
+    return keras.optimizers.schedules.ExponentialDecay(
+        0.1, decay_steps=10, decay_rate=0.5
+    )
+
+
+def test_learning_rate_schedule_is_scaled_and_keeps_its_shape():
+    x, y = np.random.default_rng(0).normal(size=(64, 4)), np.zeros(64)
+    keras_reducer = keras.callbacks.ReduceLROnPlateau(
+        monitor="loss", patience=0, min_delta=10
+    )
+    with pytest.raises(TypeError, match="LearningRateSchedule"):
+        drive(
+            keras_reducer,
+            tiny_model(keras.optimizers.SGD(schedule())),
+            [1.0, 1.0],
+            "loss",
+        )
+    model = tiny_model(keras.optimizers.SGD(schedule()))
+    reducer = ktw.AutoLRReducer(
+        monitor="loss", patience=0, min_delta=10, factor=0.1
+    )
+    model.fit(x, y, batch_size=8, epochs=4, verbose=0, callbacks=[reducer])
+    steps = int(model.optimizer.iterations.numpy())
+    # The loss never improves by 10: every epoch after the first reduces.
+    assert len(reducer.reductions) == 3
+    expected = float(schedule()(steps)) * 0.1**3
+    assert float(model.optimizer.learning_rate) == pytest.approx(
+        expected, rel=1e-5
+    )
+    assert isinstance(model.optimizer._learning_rate, ktw.ScaledSchedule)
+
+
+def test_mixed_precision_loss_scale_optimizer():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = tiny_model(keras.optimizers.SGD(0.1))
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        rates, logged = drive(
+            ktw.AutoLRReducer(monitor="val_loss", patience=0, factor=0.5),
+            model,
+            [1.0, 1.0, 1.0],
+            "val_loss",
+        )
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert rates == pytest.approx([0.1, 0.05, 0.025])
+    assert float(
+        model.optimizer.inner_optimizer.learning_rate
+    ) == pytest.approx(0.025)
+
+
+class TwoOptimizerModel(keras.Model):
+    """A custom train_step with an optimizer per half, like a GAN."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = keras.layers.Dense(4, name="first")
+        self.second = keras.layers.Dense(1, name="second")
+
+    def call(self, x):
+        return self.second(self.first(x))
+
+    def compile(self, first_optimizer, second_optimizer):
+        super().compile(loss="mse")
+        self.first_optimizer, self.second_optimizer = (
+            first_optimizer,
+            second_optimizer,
+        )
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape(persistent=True) as tape:
+            loss = keras.ops.mean((self(x) - y) ** 2)
+        for optimizer, layer in (
+            (self.first_optimizer, self.first),
+            (self.second_optimizer, self.second),
+        ):
+            grads = tape.gradient(loss, layer.trainable_variables)
+            optimizer.apply_gradients(zip(grads, layer.trainable_variables))
+        return {"loss": loss}
+
+
+def test_several_optimizers_are_all_reduced():
+    model = TwoOptimizerModel()
+    model.compile(
+        keras.optimizers.Adam(0.01, name="opt_a"),
+        keras.optimizers.SGD(0.1, name="opt_b"),
+    )
+    x, y = np.ones((32, 3), "float32"), np.ones((32, 1), "float32")
+    reducer = ktw.AutoLRReducer(
+        monitor="loss", patience=0, min_delta=100, factor=0.5
+    )
+    history = model.fit(x, y, epochs=3, verbose=0, callbacks=[reducer])
+    assert float(model.first_optimizer.learning_rate) == pytest.approx(0.0025)
+    assert float(model.second_optimizer.learning_rate) == pytest.approx(0.025)
+    # The logs hold the rate before each epoch's reduction, as in Keras.
+    assert history.history["learning_rate_opt_a"] == pytest.approx(
+        [0.01, 0.01, 0.005]
+    )
+    assert {r.optimizer for r in reducer.reductions} == {"opt_a", "opt_b"}
+
+
+def test_steps_per_execution_reaction_comes_at_the_probe_step(regression_data):
+    x, y = regression_data
+    model = mlp(input_dim=16, depth=3, outputs=1, output_activation=None)
+    model.compile(keras.optimizers.SGD(0.35), "mse", steps_per_execution=2)
+    watch = ktw.GradientWatch(
+        (x[:256], y[:256]), every_n_steps=2, on_finding=lambda f: None
+    )
+    reducer = ktw.AutoLRReducer(monitor=None, watch=watch)
+    model.fit(
+        x, y, epochs=2, batch_size=32, verbose=0, callbacks=[watch, reducer]
+    )
+    finding = next(f for f in watch.findings if f.kind == "exploding_gradients")
+    assert reducer.reductions[0].step == finding.step
+    assert finding.step % 2 == 0 and 0 < finding.step < 16
+
+
+# --- Resuming, copying ---------------------------------------------------------
+
+SCORES = [1.0, 0.9, 0.9, 0.9, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8]
+
+
+class Score(keras.callbacks.Callback):
+    """Puts a scripted `score` into the logs, so runs are comparable."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["score"] = SCORES[epoch]
+
+
+class Interrupt(keras.callbacks.Callback):
+    def __init__(self, at_epoch):
+        super().__init__()
+        self.at_epoch = at_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.at_epoch:
+            raise KeyboardInterrupt
+
+
+def test_state_survives_backup_and_restore(tmp_path, digits):
+    x, y = digits[0][:256], digits[1][:256]
+
+    def run(backup_dir, interrupt_at=None):
+        keras.utils.set_random_seed(0)
+        model = compiled(mlp(depth=1), optimizer=keras.optimizers.SGD(0.1))
+        reducer = ktw.AutoLRReducer(
+            monitor="score",
+            mode="min",
+            patience=1,
+            cooldown=1,
+            factor=0.5,
+            backup_dir=backup_dir,
+        )
+        callbacks = [
+            Score(),
+            reducer,
+            keras.callbacks.BackupAndRestore(backup_dir),
+        ]
+        if interrupt_at is not None:
+            callbacks.append(Interrupt(interrupt_at))
+        model.fit(x, y, epochs=len(SCORES), verbose=0, callbacks=callbacks)
+        return model, reducer
+
+    reference_model, reference = run(str(tmp_path / "reference"))
+    with pytest.raises(KeyboardInterrupt):
+        run(str(tmp_path / "resumed"), interrupt_at=5)
+    assert (tmp_path / "resumed" / "auto_lr_reducer.json").exists()
+    model, resumed = run(str(tmp_path / "resumed"))
+    assert [(r.epoch, r.new_lr) for r in resumed.reductions] == [
+        (r.epoch, r.new_lr) for r in reference.reductions
+    ]
+    assert len(reference.reductions) >= 2
+    assert (resumed.best, resumed.wait, resumed.cooldown_counter) == (
+        reference.best,
+        reference.wait,
+        reference.cooldown_counter,
+    )
+    assert float(model.optimizer.learning_rate) == float(
+        reference_model.optimizer.learning_rate
+    )
+    assert not (tmp_path / "resumed" / "auto_lr_reducer.json").exists()
+
+
+def test_deepcopy_before_and_after_training_keeps_the_link_to_the_watch(digits):
+    x, y = digits[0][:256], digits[1][:256]
+    watch = ktw.GradientWatch((x[:64], y[:64]), every_n_steps=2)
+    reducer = ktw.AutoLRReducer(monitor="loss", watch=watch, rollback=True)
+    model = compiled(mlp(depth=1, bias={0: -20.0}))
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[watch, reducer])
+    watch_copy, reducer_copy = copy.deepcopy([watch, reducer])
+    assert reducer_copy.watch is watch_copy
+    assert reducer_copy.model is None and watch_copy.probe is None
+    assert watch_copy._listeners[0].__self__ is reducer_copy
+    assert reducer_copy.on_train_batch_end.__self__ is reducer_copy
+    assert reducer_copy.reductions == reducer.reductions
+    fresh = copy.deepcopy(ktw.AutoLRReducer(factor=0.5))
+    assert fresh.factor == 0.5
+    model = compiled(mlp(depth=1, bias={0: -20.0}))
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[watch_copy, reducer_copy])
+    assert len(reducer_copy.reductions) > len(reducer.reductions)
+
+
+def test_reductions_are_written_to_the_watch_tensorboard_run(digits, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import (
+        EventAccumulator,
+    )
+
+    x, y = digits
+    watch = ktw.GradientWatch(
+        (x[:64], y[:64]), log_dir=tmp_path, on_finding=lambda f: None
+    )
+    reducer = ktw.AutoLRReducer(monitor=None, watch=watch)
+    model = compiled(
+        mlp(depth=2, bias={0: -20.0}),
+        optimizer=keras.optimizers.Adam(1e-3, name="adam"),
+    )
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[watch, reducer])
+    events = EventAccumulator(
+        str(tmp_path / "gradient_watch"), size_guidance={"tensors": 0}
+    )
+    events.Reload()
+    rates = [
+        float(tf.make_ndarray(e.tensor_proto))
+        for e in events.Tensors("learning_rate/adam")
+    ]
+    assert rates[0] == pytest.approx(1e-4) and rates[-1] == pytest.approx(1e-4)
+    [text] = events.Tensors("learning_rate/reductions")
+    assert (
+        b"dead relu in layer hidden_0"
+        in tf.make_ndarray(text.tensor_proto).item()
+    )

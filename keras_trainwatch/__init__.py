@@ -1,6 +1,7 @@
 """keras_trainwatch: see and fix neural-network training failures while
 `model.fit` runs."""
 
+from keras_trainwatch import layers, models
 from keras_trainwatch.detectors import (
     DeadReluDetector,
     ExplodingGradientDetector,
@@ -30,6 +31,8 @@ from keras_trainwatch.watch import GradientWatch
 __version__ = "0.1.0"
 
 __all__ = [
+    "layers",
+    "models",
     "AutoLRReducer",
     "DEAD_RELU",
     "EXPLODING_GRADIENTS",

@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
         ("vanishing_gradients", "vanishing_gradients"),
         ("exploding_gradients", "exploding_gradients"),
         ("dead_relu", "dead_relu"),
+        ("builders_remedies", "vanishing_gradients"),
     ],
 )
 def test_example_catches_the_pathology_and_the_remedy_clears_it(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -39,6 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=10,
         help="epochs per run (default: %(default)s)",
     )
+    report = commands.add_parser(
+        "report",
+        help="print the findings of GradientWatch runs under LOGDIR",
+    )
+    report.add_argument("logdir", help="a TensorBoard log directory")
+    report.add_argument(
+        "--plot",
+        metavar="OUT.png",
+        help="also write a gradient-flow chart (needs matplotlib)",
+    )
     return parser
 
 
@@ -56,7 +67,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from keras_trainwatch.demo import run_demo
 
+        _log_to(sys.stdout)
         run_demo(log_dir=args.log_dir, epochs=args.epochs, out=sys.stdout)
+    elif args.command == "report":
+        return _report(args.logdir, args.plot)
+    return 0
+
+
+def _log_to(stream):
+    """Shows the library's log lines (AutoLRReducer's reductions) in the
+    demo's report."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("    > %(message)s"))
+    logger = logging.getLogger("keras_trainwatch")
+    logger.addHandler(handler)
+    logger.propagate = False
+
+
+def _report(logdir, plot):
+    from keras_trainwatch.event_reader import read_runs
+    from keras_trainwatch.report import findings_table, plot_gradient_flow
+
+    try:
+        runs = read_runs(logdir)
+    except FileNotFoundError as error:
+        print(f"trainwatch report: {error}", file=sys.stderr)
+        return 2
+    print(findings_table(runs))
+    if plot:
+        try:
+            plot_gradient_flow(runs, plot)
+        except (RuntimeError, ValueError) as error:
+            print(f"trainwatch report: {error}", file=sys.stderr)
+            return 1
+        print(f"\nGradient-flow chart written to {plot}")
     return 0
 
 

@@ -1,8 +1,9 @@
-"""`trainwatch demo`: a broken network caught in the act, then fixed.
+"""`trainwatch demo`: three broken networks caught in the act, then fixed.
 
-Trains a deep sigmoid MLP on the shipped digits data with `GradientWatch`
-attached, shows the findings as they happen, then trains the same network
-with the remedy applied (ReLU activations, He initialization) and compares.
+On the UCI digits that ship with the package, each scenario trains a network
+with a known failure, with `GradientWatch` attached, printing the findings
+as they happen; then trains it again with the known remedy applied. A
+side-by-side summary and the TensorBoard command close the report.
 """
 
 from __future__ import annotations
@@ -10,119 +11,261 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
 import keras
 
-from keras_trainwatch.datasets import NUM_CLASSES, load_digits
+from keras_trainwatch.datasets import load_digits
+from keras_trainwatch.findings import Finding
+from keras_trainwatch.models import build_mlp
+from keras_trainwatch.reducer import AutoLRReducer
 from keras_trainwatch.watch import GradientWatch
+
+TRAIN_SIZE = 1400
+PROBE_SIZE = 256
 
 
 @dataclasses.dataclass(frozen=True)
-class DemoRun:
-    """The outcome of one demo training run."""
+class Variant:
+    """One way to train a scenario's network."""
+
+    label: str
+    build: Callable[[], keras.Model]
+    reduce_lr: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """A failure, the network that shows it, and the remedied network."""
 
     name: str
-    findings: tuple
-    loss: float
-    accuracy: float
+    title: str
+    broken: Variant
+    fixed: Variant
+    remedy: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    """What one demo training run ended with."""
+
+    scenario: str
+    variant: str
+    findings: tuple[Finding, ...]
+    test_loss: float
+    test_accuracy: float
     log_dir: str
 
 
-def build_mlp(activation: str, initializer: str, depth: int = 8) -> keras.Model:
-    """A digits classifier with `depth` hidden layers of 64 units."""
-    model = keras.Sequential([keras.Input((64,))], name=f"{activation}_mlp")
-    for i in range(depth):
-        model.add(
-            keras.layers.Dense(
-                64,
-                activation=activation,
-                kernel_initializer=initializer,
-                name=f"hidden_{i}",
-            )
-        )
-    model.add(keras.layers.Dense(NUM_CLASSES, activation="softmax", name="out"))
-    model.compile(
-        keras.optimizers.SGD(0.05),
-        "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+# Initial weights this large make the lower layers' gradients explode.
+_HUGE = {"class_name": "RandomNormal", "config": {"stddev": 3.0}}
+
+
+def _mlp(optimizer, **kwargs):
+    return build_mlp(
+        (64,), 10, dropout=0.0, compile=True, optimizer=optimizer, **kwargs
     )
-    return model
 
 
-def train(
-    name: str, model: keras.Model, log_dir: str, epochs: int, out: TextIO
-) -> DemoRun:
-    """Trains `model` on digits with a `GradientWatch`, printing findings."""
+SCENARIOS = (
+    Scenario(
+        "vanishing",
+        "vanishing gradients",
+        Variant(
+            "10 sigmoid layers",
+            lambda: _mlp(
+                keras.optimizers.Adam(1e-3),
+                widths=64,
+                depth=10,
+                activation="sigmoid",
+            ),
+        ),
+        Variant(
+            "10 ReLU layers, He init",
+            lambda: _mlp(keras.optimizers.Adam(1e-3), widths=64, depth=10),
+        ),
+        "ReLU activations with He initialization",
+    ),
+    Scenario(
+        "exploding",
+        "exploding gradients",
+        Variant(
+            "weights with stddev 3",
+            lambda: _mlp(
+                keras.optimizers.SGD(0.1),
+                widths=64,
+                depth=4,
+                kernel_initializer=_HUGE,
+            ),
+        ),
+        Variant(
+            "same weights + batch norm",
+            lambda: _mlp(
+                keras.optimizers.SGD(0.1),
+                widths=64,
+                depth=4,
+                kernel_initializer=_HUGE,
+                batch_norm=True,
+            ),
+        ),
+        "batch normalization after each linear layer",
+    ),
+    Scenario(
+        "learning_rate",
+        "dead ReLUs from a too-high learning rate",
+        Variant(
+            "SGD at rate 1.0",
+            lambda: _mlp(keras.optimizers.SGD(1.0), widths=(64, 64, 64)),
+        ),
+        Variant(
+            "same + AutoLRReducer",
+            lambda: _mlp(keras.optimizers.SGD(1.0), widths=(64, 64, 64)),
+            reduce_lr=True,
+        ),
+        "a lower learning rate, applied by AutoLRReducer when the watch "
+        "reports it (with rollback)",
+    ),
+)
+
+
+class _EpochProgress(keras.callbacks.Callback):
+    """One progress line per run: redrawn each epoch on a terminal, printed
+    once at the end otherwise (logs, CI)."""
+
+    def __init__(self, out):
+        super().__init__()
+        self.out = out
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        line = f"    epoch {epoch + 1}/{self.params['epochs']}" + "".join(
+            f"  {key} {logs[key]:.3f}"
+            for key in ("loss", "accuracy", "val_accuracy")
+            if key in logs
+        )
+        if self.out.isatty():
+            self.out.write("\r\x1b[K" + line)
+            self.out.flush()
+        elif epoch + 1 == self.params["epochs"]:
+            self.out.write(line)
+
+    def on_train_end(self, logs=None):
+        self.out.write("\n")
+
+
+def _train(scenario, variant, kind, log_dir, epochs, out):
     x, y = load_digits()
-    x_train, y_train, x_test, y_test = x[:1400], y[:1400], x[1400:], y[1400:]
-    run_dir = os.path.join(log_dir, name)
+    x_train, y_train = x[:TRAIN_SIZE], y[:TRAIN_SIZE]
+    x_test, y_test = x[TRAIN_SIZE:], y[TRAIN_SIZE:]
+    run_dir = os.path.join(log_dir, scenario.name, kind)
+    keras.utils.set_random_seed(0)
+    model = variant.build()
 
     def show(finding):
+        prefix = "\r\x1b[K" if out.isatty() else ""
         print(
-            f"  ! epoch {finding.epoch}, step {finding.step}: {finding}",
-            file=out,
+            f"{prefix}    ! step {finding.step:>4}: {finding.message}", file=out
         )
 
     watch = GradientWatch(
-        (x_train[:256], y_train[:256]), log_dir=run_dir, on_finding=show
+        (x_train[:PROBE_SIZE], y_train[:PROBE_SIZE]),
+        every_n_steps=10,
+        log_dir=run_dir,
+        on_finding=show,
     )
-    print(f"\n== {name}: training {epochs} epochs", file=out)
+    callbacks = [watch]
+    if variant.reduce_lr:
+        callbacks.append(
+            AutoLRReducer(
+                monitor="val_loss",
+                factor=0.5,
+                patience=2,
+                watch=watch,
+                rollback=True,
+            )
+        )
+    callbacks += [keras.callbacks.TensorBoard(run_dir), _EpochProgress(out)]
     model.fit(
         x_train,
         y_train,
+        validation_data=(x_test, y_test),
         epochs=epochs,
         batch_size=32,
         verbose=0,
-        callbacks=[watch],
+        callbacks=callbacks,
     )
     loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
-    print(
-        f"   test loss {loss:.3f}, accuracy {accuracy:.1%}, "
-        f"{len(watch.findings)} finding(s)",
-        file=out,
+    return RunResult(
+        scenario.name, kind, tuple(watch.findings), loss, accuracy, run_dir
     )
-    return DemoRun(name, tuple(watch.findings), loss, accuracy, run_dir)
 
 
 def run_demo(
-    log_dir: str = "trainwatch_logs", epochs: int = 10, out: TextIO = sys.stdout
-) -> list[DemoRun]:
+    log_dir: str = "trainwatch_logs",
+    epochs: int = 10,
+    out: TextIO = sys.stdout,
+    scenarios=SCENARIOS,
+) -> list[RunResult]:
     """Runs the demo and prints its report.
 
     Args:
-        log_dir: Where the TensorBoard logs of both runs go.
-        epochs: Epochs per run.
+        log_dir: Where the TensorBoard logs go (`<log_dir>/<scenario>/
+            <broken|fixed>`, each with Keras's `train`/`validation` runs and
+            the watch's `gradient_watch` run).
+        epochs: Epochs per training run.
         out: Stream for the report.
+        scenarios: The scenarios to run (default: all three).
 
     Returns:
-        The two `DemoRun`s, broken first.
+        The `RunResult`s, broken then fixed for each scenario.
     """
-    keras.utils.set_random_seed(0)
-    runs = [
-        train(
-            "broken_sigmoid",
-            build_mlp("sigmoid", "glorot_uniform"),
-            log_dir,
-            epochs,
-            out,
-        ),
-        train(
-            "fixed_relu", build_mlp("relu", "he_normal"), log_dir, epochs, out
-        ),
-    ]
-    print("\n== Summary", file=out)
+    total = 2 * len(scenarios)
     print(
-        f"   {'run':<16}{'findings':>10}{'test loss':>11}{'accuracy':>10}",
+        f"keras_trainwatch demo: {len(scenarios)} broken networks on the UCI "
+        f"digits ({TRAIN_SIZE} training / {1797 - TRAIN_SIZE} test images), "
+        "each caught by GradientWatch, then fixed.",
         file=out,
     )
-    for run in runs:
-        print(
-            f"   {run.name:<16}{len(run.findings):>10}{run.loss:>11.3f}"
-            f"{run.accuracy:>10.1%}",
-            file=out,
-        )
+    results = []
+    for scenario in scenarios:
+        for kind, variant in (
+            ("broken", scenario.broken),
+            ("fixed", scenario.fixed),
+        ):
+            print(
+                f"\n[{len(results) + 1}/{total}] {scenario.title}, {kind}: "
+                f"{variant.label}",
+                file=out,
+            )
+            results.append(
+                _train(scenario, variant, kind, log_dir, epochs, out)
+            )
+    print(summary(results, scenarios), file=out)
     print(
-        f"\n   See it in TensorBoard: tensorboard --logdir {log_dir}", file=out
+        f"\nSee the runs in TensorBoard:\n  tensorboard --logdir {log_dir}",
+        file=out,
     )
-    return runs
+    return results
+
+
+def summary(results, scenarios=SCENARIOS) -> str:
+    """The side-by-side table of the demo's runs."""
+    remedies = {s.name: s.remedy for s in scenarios}
+    lines = [
+        "",
+        "Summary (test set):",
+        f"  {'scenario':<14}{'run':<8}{'findings':<36}{'loss':>8}{'accuracy':>10}",
+    ]
+    for result in results:
+        kinds = sorted({f.kind for f in result.findings})
+        found = (
+            f"{len(result.findings)}: {', '.join(kinds)}" if kinds else "none"
+        )
+        lines.append(
+            f"  {result.scenario:<14}{result.variant:<8}{found[:35]:<36}"
+            f"{result.test_loss:>8.3f}{result.test_accuracy:>10.1%}"
+        )
+        if result.variant == "fixed":
+            lines.append(f"  {'':<14}remedy: {remedies[result.scenario]}")
+    return "\n".join(lines)

@@ -3,7 +3,8 @@
 Everything goes through TensorFlow's summary API into its own run folder
 (`<log_dir>/gradient_watch`), next to the `train` and `validation` runs of
 Keras's own `TensorBoard` callback when both share a `log_dir`. The x axis is
-the global training step.
+the global training step. A custom-scalars layout groups the per-layer
+series into one multi-line chart each.
 """
 
 from __future__ import annotations
@@ -11,16 +12,56 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import tensorflow as tf
+from tensorboard.plugins.custom_scalar import layout_pb2
+from tensorboard.plugins.custom_scalar import summary as custom_scalar_summary
 
 from keras_trainwatch.findings import Finding
 from keras_trainwatch.stats import ProbeRecord
 
 RUN_NAME = "gradient_watch"
+FINDINGS_TAG = "findings"
+FINDING_COLUMNS = (
+    "kind",
+    "layer",
+    "epoch",
+    "step",
+    "value",
+    "threshold",
+    "message",
+    "remedy",
+)
+
+# (chart title, tag prefix): one multi-line chart per per-layer series.
+CHARTS = (
+    ("Gradient norm per layer |g|", "grad_norm"),
+    ("Relative gradient per layer |g|/|w|", "relative_grad"),
+    ("Dead ReLU fraction per layer", "dead_fraction"),
+    ("Weight norm per layer |w|", "weight_norm"),
+    ("Learning rate", "learning_rate"),
+    ("Probe loss and global gradient norm", "probe"),
+)
+
+
+def dashboard_layout() -> layout_pb2.Layout:
+    """The custom-scalars layout: a "keras_trainwatch" category with one
+    multi-line chart per per-layer series."""
+    charts = [
+        layout_pb2.Chart(
+            title=title,
+            multiline=layout_pb2.MultilineChartContent(tag=[rf"^{prefix}/"]),
+        )
+        for title, prefix in CHARTS
+    ]
+    return layout_pb2.Layout(
+        category=[layout_pb2.Category(title="keras_trainwatch", chart=charts)]
+    )
 
 
 class ProbeSummaryWriter:
-    """Writes probe records, gradient histograms and findings.
+    """Writes probe records, gradient histograms, findings and learning
+    rates for one watched training run.
 
     Args:
         log_dir: The TensorBoard log directory; summaries go to
@@ -39,6 +80,13 @@ class ProbeSummaryWriter:
         self.log_dir = os.fspath(log_dir)
         self.run_dir = os.path.join(self.log_dir, RUN_NAME)
         self._writer = tf.summary.create_file_writer(self.run_dir)
+        with self._writer.as_default():
+            tf.summary.experimental.write_raw_pb(
+                custom_scalar_summary.pb(
+                    dashboard_layout()
+                ).SerializeToString(),
+                step=0,
+            )
 
     def write_gradient_histograms(
         self,
@@ -67,8 +115,7 @@ class ProbeSummaryWriter:
         Args:
             record: What the probe measured.
         """
-        step = record.step
-        with self._writer.as_default(step=step):
+        with self._writer.as_default(step=record.step):
             tf.summary.scalar("probe/loss", record.loss)
             tf.summary.scalar("probe/grad_norm", record.grad_norm)
             for layer in record.layers:
@@ -86,19 +133,24 @@ class ProbeSummaryWriter:
         self._writer.flush()
 
     def write_findings(self, findings: Iterable[Finding]) -> None:
-        """Writes new findings as text, with their remedies.
+        """Writes the findings first seen at one probe as one table (a
+        header row, then a row per finding), with their remedies.
 
         Args:
-            findings: Findings first seen at one probe.
+            findings: Findings first seen at one probe (same step).
         """
-        for finding in findings:
-            self.write_text(
-                f"findings/{finding.kind}",
-                f"**{finding.layer}** (epoch {finding.epoch}, step "
-                f"{finding.step}): {finding.message}\n\n"
-                f"*Remedy:* {finding.remedy}",
-                finding.step,
+        findings = list(findings)
+        if not findings:
+            return
+        rows = [FINDING_COLUMNS] + [
+            tuple(str(getattr(f, column)) for column in FINDING_COLUMNS)
+            for f in findings
+        ]
+        with self._writer.as_default(step=findings[0].step):
+            tf.summary.text(
+                FINDINGS_TAG, tf.constant(np.array(rows, dtype=object))
             )
+        self._writer.flush()
 
     def write_text(self, tag: str, text: str, step: int) -> None:
         """Writes one text entry (Markdown) and flushes."""

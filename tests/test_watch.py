@@ -599,7 +599,7 @@ def test_tensorboard_summaries_are_written(digits, tmp_path):
     assert {
         "dead_fraction/hidden_2",
         "probe/loss",
-        "findings/dead_relu",
+        "findings",
     } <= tags
     grad_norms = [
         (e.step, float(tf.make_ndarray(e.tensor_proto)))
@@ -613,5 +613,19 @@ def test_tensorboard_summaries_are_written(digits, tmp_path):
         events.Tensors("gradients/hidden_0/kernel")[0].tensor_proto
     )
     assert histogram.shape[1] == 3 and histogram[:, 2].sum() == 64 * 32
-    [text] = events.Tensors("findings/dead_relu")[:1]
-    assert b"hidden_2" in tf.make_ndarray(text.tensor_proto).item()
+    [table] = events.Tensors("findings")
+    rows = tf.make_ndarray(table.tensor_proto).astype(str)
+    assert rows[0].tolist() == [
+        "kind",
+        "layer",
+        "epoch",
+        "step",
+        "value",
+        "threshold",
+        "message",
+        "remedy",
+    ]
+    assert [row[:4].tolist() for row in rows[1:]] == [
+        ["dead_relu", "hidden_2", "0", "0"]
+    ]
+    assert rows[1][7] == "Lower the learning rate."

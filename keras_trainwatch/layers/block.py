@@ -41,9 +41,10 @@ class BlockConfig:
         units: Integer >= 1, default 64. Units, or filters for `"conv"`.
         activation: Activation name, default `"relu"` (`None` or `"linear"`
             for none).
-        kernel_initializer: Initializer name; default `None` picks
-            `"he_normal"` for ReLU-like activations and `"glorot_uniform"`
-            otherwise.
+        kernel_initializer: Initializer name or serialized initializer
+            (e.g. `{"class_name": "RandomNormal", "config": {"stddev": 0.1}}`);
+            default `None` picks `"he_normal"` for ReLU-like activations and
+            `"glorot_uniform"` otherwise.
         batch_norm: `BatchNormConfig`, a dict of its fields, or `None`
             (default) for no batch normalization.
         dropout: `DropoutConfig`, a dict of its fields, or a rate (default
@@ -66,7 +67,7 @@ class BlockConfig:
     kind: str = "dense"
     units: int = 64
     activation: str | None = "relu"
-    kernel_initializer: str | None = None
+    kernel_initializer: str | dict | None = None
     batch_norm: BatchNormConfig | None = None
     dropout: DropoutConfig = DropoutConfig()
     rank: int = 2
@@ -88,6 +89,7 @@ class BlockConfig:
             "kernel_initializer",
             self.kernel_initializer,
             keras.initializers.get,
+            allow_config=True,
         )
         if isinstance(self.batch_norm, Mapping):
             object.__setattr__(
@@ -274,11 +276,15 @@ class Block(keras.layers.Layer):
         return {**super().get_config(), "config": self.block_config.to_dict()}
 
 
-def _check_keras_object(name, value, getter):
+def _check_keras_object(name, value, getter, allow_config=False):
     if value is None:
         return
-    if not isinstance(value, str):
-        raise invalid(name, "a name (string) such as 'relu' or None", value)
+    allowed = (str, Mapping) if allow_config else str
+    if not isinstance(value, allowed):
+        expected = "a name (string) such as 'relu'"
+        if allow_config:
+            expected += " or a serialized Keras object (dict)"
+        raise invalid(name, expected + " or None", value)
     try:
         getter(value)
     except (ValueError, TypeError) as error:

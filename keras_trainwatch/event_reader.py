@@ -1,0 +1,97 @@
+"""Reading what GradientWatch wrote, with TensorBoard's own event reader."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from tensorboard.backend.event_processing.event_accumulator import (
+    EventAccumulator,
+)
+from tensorboard.util import tensor_util
+
+from keras_trainwatch.findings import Finding
+from keras_trainwatch.tensorboard import FINDING_COLUMNS, FINDINGS_TAG, RUN_NAME
+
+
+@dataclasses.dataclass(frozen=True)
+class WatchedRun:
+    """What one `GradientWatch` run folder holds.
+
+    Args:
+        name: The training run: the path of the folder holding
+            `gradient_watch`, relative to the log directory (`"."` if it is
+            the log directory itself).
+        path: The `gradient_watch` folder.
+        findings: The findings, in the order they were first seen.
+        scalars: Tag -> list of `(step, value)`, e.g. `"grad_norm/dense"`.
+    """
+
+    name: str
+    path: str
+    findings: tuple[Finding, ...]
+    scalars: dict
+
+    def series(self, prefix: str) -> dict[str, list[tuple[int, float]]]:
+        """The per-layer series under `prefix/`, keyed by layer name."""
+        start = f"{prefix}/"
+        return {
+            tag[len(start) :]: points
+            for tag, points in self.scalars.items()
+            if tag.startswith(start)
+        }
+
+
+def read_runs(log_dir: str | os.PathLike) -> list[WatchedRun]:
+    """Finds and reads every `gradient_watch` run below `log_dir`.
+
+    Args:
+        log_dir: A TensorBoard log directory.
+
+    Returns:
+        The runs, sorted by name.
+
+    Raises:
+        FileNotFoundError: If `log_dir` does not exist.
+    """
+    log_dir = os.fspath(log_dir)
+    if not os.path.isdir(log_dir):
+        raise FileNotFoundError(f"No such log directory: {log_dir}")
+    runs = []
+    for folder, subfolders, files in os.walk(log_dir):
+        if os.path.basename(folder) != RUN_NAME:
+            continue
+        if not any("tfevents" in f for f in files):
+            continue
+        name = os.path.relpath(os.path.dirname(folder), log_dir)
+        runs.append(_read_run(name, folder))
+    return sorted(runs, key=lambda run: run.name)
+
+
+def _read_run(name, folder):
+    events = EventAccumulator(folder, size_guidance={"tensors": 0})
+    events.Reload()
+    scalars, findings = {}, []
+    for tag in events.Tags()["tensors"]:
+        for event in events.Tensors(tag):
+            value = tensor_util.make_ndarray(event.tensor_proto)
+            if tag == FINDINGS_TAG:
+                findings += [_finding(row) for row in value[1:]]
+            elif value.shape == () and value.dtype.kind == "f":
+                scalars.setdefault(tag, []).append((event.step, float(value)))
+    findings.sort(key=lambda f: f.step)
+    return WatchedRun(name, folder, tuple(findings), scalars)
+
+
+def _finding(row):
+    cells = dict(zip(FINDING_COLUMNS, (c.decode("utf-8") for c in row)))
+    return Finding(
+        kind=cells["kind"],
+        layer=cells["layer"],
+        epoch=int(cells["epoch"]),
+        step=int(cells["step"]),
+        value=float(cells["value"]),
+        threshold=float(cells["threshold"]),
+        message=cells["message"],
+        remedy=cells["remedy"],
+    )

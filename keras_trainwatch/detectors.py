@@ -22,9 +22,14 @@ from collections.abc import Sequence
 from keras_trainwatch.findings import (
     DEAD_RELU,
     EXPLODING_GRADIENTS,
+    GATED_RECURRENT_VANISHING_REMEDY,
+    RECURRENT_VANISHING_REMEDY,
     VANISHING_GRADIENTS,
     Finding,
 )
+
+# Fewer steps than this and "early" and "late" overlap too much to compare.
+MIN_RECURRENT_STEPS = 20
 from keras_trainwatch.stats import ProbeRecord
 
 
@@ -39,10 +44,17 @@ class VanishingGradientDetector:
     gradient is exactly 0 are left to the dead-ReLU detector: a gradient
     that is blocked (dead units, zero weights) has not vanished.
 
+    Gradients also vanish through time: a recurrent layer that returns only
+    its last state (over at least 20 steps) is flagged when the gradient
+    reaching the first tenth of its input steps is below `max_ratio` times
+    the gradient reaching the last tenth; the remedy is then gated layers
+    (LSTM, GRU), or, for those, shorter sequences or direct connections
+    between distant steps. Masked inputs are not compared.
+
     Args:
         max_ratio: Float in (0, 1), default 1e-3. A layer is flagged when its
             relative gradient is below `max_ratio` times the largest one
-            above it. Healthy ReLU, tanh and batch-normalized networks stay
+            above it (for recurrent layers: early steps against late ones). Healthy ReLU, tanh and batch-normalized networks stay
             above 1.8e-2; the lowest layer of a 10-layer sigmoid MLP sits
             near 2.5e-7.
         max_relative_grad: Positive float, default 1e-4. ...and below this
@@ -94,6 +106,36 @@ class VanishingGradientDetector:
                         f"{self.max_ratio:g} times): it barely trains.",
                     )
                 )
+        return findings + self._through_time(record)
+
+    def _through_time(self, record):
+        """Recurrent layers whose early steps get almost no gradient."""
+        findings = []
+        for stats in record.time_gradients:
+            ratio = stats.ratio
+            if (
+                stats.steps < MIN_RECURRENT_STEPS
+                or stats.late_grad <= 0
+                or not ratio < self.max_ratio
+            ):
+                continue
+            findings.append(
+                _finding(
+                    self.kind,
+                    record,
+                    stats.name,
+                    ratio,
+                    self.max_ratio,
+                    f"Vanishing gradients through time in layer "
+                    f"'{stats.name}': the gradient reaching the first tenth "
+                    f"of its {stats.steps} steps is {ratio:.1e} times the one "
+                    f"reaching the last tenth (limit {self.max_ratio:g}): it "
+                    "cannot learn long-range dependencies.",
+                    remedy=GATED_RECURRENT_VANISHING_REMEDY
+                    if stats.gated
+                    else RECURRENT_VANISHING_REMEDY,
+                )
+            )
         return findings
 
 
@@ -338,7 +380,7 @@ def _probes(count):
     return "probe" if count == 1 else f"{count} probes"
 
 
-def _finding(kind, record, layer, value, threshold, message):
+def _finding(kind, record, layer, value, threshold, message, remedy=""):
     return Finding(
         kind=kind,
         layer=layer,
@@ -347,4 +389,5 @@ def _finding(kind, record, layer, value, threshold, message):
         value=value,
         threshold=threshold,
         message=message,
+        remedy=remedy,
     )

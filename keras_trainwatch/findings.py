@@ -9,6 +9,17 @@ EXPLODING_GRADIENTS = "exploding_gradients"
 DEAD_RELU = "dead_relu"
 KINDS = (VANISHING_GRADIENTS, EXPLODING_GRADIENTS, DEAD_RELU)
 
+# The known remedies when gradients vanish through the steps of a recurrent
+# layer rather than through the depth of the network.
+RECURRENT_VANISHING_REMEDY = (
+    "Use gated recurrent layers (LSTM or GRU) instead of a plain RNN, or "
+    "shorter sequences."
+)
+GATED_RECURRENT_VANISHING_REMEDY = (
+    "Shorten the sequences, or connect distant steps directly (attention, "
+    "skip connections over time)."
+)
+
 REMEDIES = {
     VANISHING_GRADIENTS: (
         "Use ReLU activations (with He initialization) in the hidden "

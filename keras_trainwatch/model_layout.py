@@ -64,6 +64,32 @@ class ReluLayer:
 
 
 @dataclasses.dataclass(frozen=True)
+class RecurrentLayer:
+    """A recurrent layer whose input sequence is reachable in the graph.
+
+    Args:
+        name: Display name.
+        layer: The Keras layer (`SimpleRNN`, `LSTM`, `GRU`, any
+            `keras.layers.RNN`).
+        sequence: Its input tensor `(batch, steps, features)` in the graph.
+    """
+
+    name: str
+    layer: keras.layers.Layer
+    sequence: Any
+
+    @property
+    def backwards(self) -> bool:
+        """Whether the layer reads its sequence from the end."""
+        return bool(getattr(self.layer, "go_backwards", False))
+
+    @property
+    def gated(self) -> bool:
+        """Whether it is an LSTM or GRU (gates already protect gradients)."""
+        return isinstance(self.layer, (keras.layers.LSTM, keras.layers.GRU))
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelLayout:
     """The probe's view of a model.
 
@@ -74,6 +100,9 @@ class ModelLayout:
             output.
         relu_layers: ReLU-activated layers whose dead units can be counted.
         unchecked_relu_layers: Names of ReLU layers that cannot be checked.
+        recurrent_layers: Recurrent layers (`return_sequences=False`) whose
+            input sequence can be reached, to measure how much gradient
+            reaches their early steps.
         graph_io: `(inputs, outputs)` of the model's functional graph, or
             `None` when it has none that can be followed (subclassed models).
     """
@@ -83,6 +112,7 @@ class ModelLayout:
     layers: tuple[WatchedLayer, ...]
     relu_layers: tuple[ReluLayer, ...]
     unchecked_relu_layers: tuple[str, ...]
+    recurrent_layers: tuple[RecurrentLayer, ...] = ()
     graph_io: tuple | None = None
 
     @property
@@ -130,17 +160,20 @@ class ModelLayout:
         )
 
         graph_io = _graph_io(model)
-        graph_outputs = (
-            {} if graph_io is None else _outputs_in_graph(graph_io[1])
-        )
-        relu_layers, unchecked = [], []
+        graph_nodes = {} if graph_io is None else _nodes_in_graph(graph_io[1])
+        relu_layers, unchecked, recurrent = [], [], []
         for name, layer in named_layers:
+            nodes = graph_nodes.get(id(layer), [])
+            if len(nodes) == 1 and _is_sequence_to_one(layer):
+                sequence = keras.tree.flatten(nodes[0].input_tensors)[0]
+                recurrent.append(RecurrentLayer(name, layer, sequence))
             if not is_relu_activated(layer):
                 continue
             relu = None
-            outputs = graph_outputs.get(id(layer), [])
-            if len(outputs) == 1:
-                relu = _relu_from_output(name, layer, outputs[0])
+            if len(nodes) == 1:
+                relu = _relu_from_output(
+                    name, layer, keras.tree.flatten(nodes[0].output_tensors)
+                )
             if relu is None:
                 relu = _relu_from_weights(name, layer, index_of)
             if relu is None:
@@ -153,6 +186,7 @@ class ModelLayout:
             layers=layers,
             relu_layers=tuple(relu_layers),
             unchecked_relu_layers=tuple(unchecked),
+            recurrent_layers=tuple(recurrent),
             graph_io=graph_io,
         )
 
@@ -225,11 +259,11 @@ def _graph_io(model):
     return None
 
 
-def _outputs_in_graph(graph_outputs):
-    """Maps `id(layer)` to the output tensors of its calls in the graph that
-    ends at `graph_outputs` (a layer shared within the graph has several;
-    a layer inside a nested model has none)."""
-    outputs_by_layer = {}
+def _nodes_in_graph(graph_outputs):
+    """Maps `id(layer)` to the Keras nodes (calls) of the layer in the graph
+    that ends at `graph_outputs` (a layer shared within the graph has
+    several; a layer inside a nested model has none)."""
+    nodes_by_layer = {}
     seen_nodes = set()
     stack = list(keras.tree.flatten(graph_outputs))
     while stack:
@@ -238,11 +272,16 @@ def _outputs_in_graph(graph_outputs):
         if id(node) in seen_nodes:
             continue
         seen_nodes.add(id(node))
-        outputs_by_layer.setdefault(id(operation), []).append(
-            keras.tree.flatten(node.output_tensors)
-        )
+        nodes_by_layer.setdefault(id(operation), []).append(node)
         stack.extend(node.input_tensors)
-    return outputs_by_layer
+    return nodes_by_layer
+
+
+def _is_sequence_to_one(layer):
+    """A recurrent layer whose loss reaches its steps only through its last
+    state (with `return_sequences=True`, every step gets a direct gradient
+    and the early-versus-late comparison means nothing)."""
+    return isinstance(layer, keras.layers.RNN) and not layer.return_sequences
 
 
 def _channel_axis(layer):

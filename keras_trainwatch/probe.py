@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 import keras
+from keras.src import backend as keras_backend
 import numpy as np
 import tensorflow as tf
 
@@ -25,6 +26,7 @@ from keras_trainwatch.stats import (
     DeadUnitStats,
     LayerStats,
     ProbeRecord,
+    TimeGradientStats,
     WeightStats,
 )
 
@@ -69,17 +71,27 @@ class GradientProbe:
         self._batch = batch
         self._gradient_hook = gradient_hook
         activation_relus = self.layout.activation_relus
+        recurrent = self.layout.recurrent_layers
         self._forward = model
-        if activation_relus:
+        if activation_relus or recurrent:
             inputs, outputs = self.layout.graph_io
             self._forward = keras.Model(
-                inputs, [outputs, [r.output for r in activation_relus]]
+                inputs,
+                [
+                    outputs,
+                    [r.output for r in activation_relus],
+                    [r.sequence for r in recurrent],
+                ],
             )
         # Variables whose gradient is None (not connected to the loss) are
         # found at trace time and left out of the statistics.
         self._connected: list[int] | None = None
         self._measured_relus: list = []
-        self._function = tf.function(self._statistics)
+        # Without autograph: converting the call stack costs more than a
+        # second at the first trace, and buys nothing, since Keras layer code
+        # is not converted in Keras's own training step either (a layer that
+        # branches on a tensor in Python fails there too).
+        self._function = tf.function(self._statistics, autograph=False)
 
     @property
     def tracing_count(self) -> int:
@@ -123,15 +135,16 @@ class GradientProbe:
                 collect_losses=True,
             ):
                 outputs = self._forward(x, training=True)
-                if activation_relus:
-                    y_pred, activations = outputs
+                if self._forward is self.model:
+                    y_pred, activations, sequences = outputs, [], []
                 else:
-                    y_pred, activations = outputs, []
+                    y_pred, activations, sequences = outputs
                 loss = self._compute_loss(x, y, y_pred, sample_weight)
             loss = tf.cast(loss, tf.float32)
             loss_scale = self._loss_scale()
             scaled_loss = loss * loss_scale
-        grads = tape.gradient(scaled_loss, values)
+        grads = tape.gradient(scaled_loss, values + list(sequences))
+        grads, sequence_grads = grads[: len(values)], grads[len(values) :]
         if self._connected is None:
             self._connected = [i for i, g in enumerate(grads) if g is not None]
             self._log_disconnected()
@@ -163,6 +176,18 @@ class GradientProbe:
                 )
         self._measured_relus = [relu for relu, _ in dead_counts]
         stats += [count for _, count in dead_counts]
+        for recurrent, sequence, grad in zip(
+            self.layout.recurrent_layers, sequences, sequence_grads
+        ):
+            masked = keras_backend.get_keras_mask(sequence) is not None
+            if grad is None or masked:
+                # Not on the loss's path, or padded steps whose place differs
+                # from sample to sample: no early/late comparison.
+                stats += [0.0, 0.0, 0.0]
+                continue
+            stats += _early_and_late(
+                tf.cast(grad, tf.float32) / loss_scale, recurrent.backwards
+            )
         if self._gradient_hook is not None:
             self._gradient_hook(hook_names, hook_grads, step)
         return tf.stack([tf.cast(s, tf.float64) for s in stats])
@@ -222,7 +247,23 @@ class GradientProbe:
             DeadUnitStats(relu.name, int(count), relu.units, relu.source)
             for relu, count in zip(self._measured_relus, values[cursor:])
         )
-        return ProbeRecord(epoch, step, loss, tuple(layers), dead)
+        cursor += len(dead)
+        time_gradients = []
+        for recurrent in self.layout.recurrent_layers:
+            steps, early, late = values[cursor : cursor + 3]
+            cursor += 3
+            time_gradients.append(
+                TimeGradientStats(
+                    recurrent.name,
+                    int(steps),
+                    float(early),
+                    float(late),
+                    gated=recurrent.gated,
+                )
+            )
+        return ProbeRecord(
+            epoch, step, loss, tuple(layers), dead, tuple(time_gradients)
+        )
 
 
 def _dense_rows(grad, weight):
@@ -264,3 +305,19 @@ def _dead_units_from_gradients(kernel_grad, bias_grad):
     if bias_grad is not None:
         alive = alive | tf.not_equal(bias_grad, 0)
     return tf.reduce_sum(tf.cast(~alive, tf.float32))
+
+
+def _early_and_late(sequence_grad, backwards):
+    """`[steps, early, late]`: the number of steps, and the mean per-step
+    gradient norm over the first and last tenth of them, in the order the
+    layer reads the sequence."""
+    per_step = tf.sqrt(tf.reduce_sum(tf.square(sequence_grad), axis=[0, 2]))
+    if backwards:
+        per_step = tf.reverse(per_step, axis=[0])
+    steps = tf.size(per_step)
+    tenth = tf.maximum(steps // 10, 1)
+    return [
+        tf.cast(steps, tf.float32),
+        tf.reduce_mean(per_step[:tenth]),
+        tf.reduce_mean(per_step[steps - tenth :]),
+    ]

@@ -93,6 +93,37 @@ class DeadUnitStats:
 
 
 @dataclasses.dataclass(frozen=True)
+class TimeGradientStats:
+    """How much gradient reaches the early steps of a recurrent layer.
+
+    For a layer that returns only its last state, the loss reaches the
+    input at step t through every later step; when that product shrinks,
+    the early steps get almost no gradient and long-range dependencies
+    cannot be learned (vanishing gradients through time).
+
+    Args:
+        name: The recurrent layer's name.
+        steps: Steps of the input sequence (0 when not measured: a masked
+            input, whose padding differs from sample to sample).
+        early_grad: Mean gradient norm (over batch and features) at the
+            first tenth of the steps, in reading order.
+        late_grad: The same at the last tenth.
+        gated: Whether the layer is an LSTM or GRU.
+    """
+
+    name: str
+    steps: int
+    early_grad: float
+    late_grad: float
+    gated: bool = False
+
+    @property
+    def ratio(self) -> float:
+        """`early_grad / late_grad`."""
+        return relative(self.early_grad, self.late_grad)
+
+
+@dataclasses.dataclass(frozen=True)
 class ProbeRecord:
     """Everything one probe measured.
 
@@ -104,6 +135,8 @@ class ProbeRecord:
             the input (depth 0) to the output.
         dead_units: Dead-unit statistics of every ReLU-activated layer that
             could be checked.
+        time_gradients: Early-versus-late gradient of every recurrent layer
+            that returns only its last state and could be reached.
     """
 
     epoch: int
@@ -111,6 +144,7 @@ class ProbeRecord:
     loss: float
     layers: tuple[LayerStats, ...]
     dead_units: tuple[DeadUnitStats, ...]
+    time_gradients: tuple[TimeGradientStats, ...] = ()
 
     @property
     def grad_norm(self) -> float:

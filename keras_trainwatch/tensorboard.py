@@ -39,6 +39,7 @@ CHARTS = (
     ("Relative gradient per layer |g|/|w|", "relative_grad"),
     ("Dead ReLU fraction per layer", "dead_fraction"),
     ("Weight norm per layer |w|", "weight_norm"),
+    ("Recurrent layers: gradient at early / late steps", "time_gradient_ratio"),
     ("Learning rate", "learning_rate"),
     ("Probe loss and global gradient norm", "probe"),
 )

@@ -26,6 +26,7 @@ from keras_trainwatch.reporting import (
     check_on_finding,
 )
 from keras_trainwatch.stats import ProbeRecord
+from keras_trainwatch.step_hook import TrainStepHook
 from keras_trainwatch.tensorboard import ProbeSummaryWriter
 
 LOGGER = logging.getLogger("keras_trainwatch")
@@ -72,8 +73,11 @@ class GradientWatch(keras.callbacks.Callback):
             training bitwise reproducible, pass arrays or a separate dataset.
         every_n_steps: `None` (default) to probe at the end of every epoch,
             or an integer >= 1 to probe every that many training steps
-            instead. With `steps_per_execution > 1`, probes happen at the
-            first callback at or after each multiple.
+            instead, right after the step (the watch wraps the model's
+            `train_function` during `fit` rather than adding a batch
+            callback, which would slow every step). With
+            `steps_per_execution > 1`, probes happen after the first
+            execution that reaches each multiple.
         log_dir: Optional TensorBoard log directory. When given, per-layer
             gradient norms, relative gradients, weight norms, dead fractions,
             gradient histograms and findings are written to
@@ -151,11 +155,8 @@ class GradientWatch(keras.callbacks.Callback):
         self._epoch_start_step = 0
         self._last_probe_step: int | None = None
         self._fit_started = False
-        if self.every_n_steps is not None:
-            # Defining this hook only when needed keeps Keras dispatching
-            # batch callbacks asynchronously (no per-step host sync) for
-            # per-epoch watching.
-            self.on_train_batch_end = self._probe_if_due
+        self._executions = 0
+        self._step_hook = TrainStepHook(self._probe_if_due)
 
     @property
     def findings(self) -> list[Finding]:
@@ -283,16 +284,23 @@ class GradientWatch(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
         self._epoch_start_step = self._step
+        self._executions = 0
+        if self.every_n_steps is not None:
+            # Here, not in on_train_begin: other callbacks may have had Keras
+            # make a new train function there.
+            self._step_hook.install(self.model)
         if not self._fit_started:
             self._fit_started = True
             self._run_probe()
 
-    def _probe_if_due(self, batch, logs=None):
-        steps_done = batch + 1
+    def _probe_if_due(self):
+        self._executions += 1
+        steps_done = self._executions * getattr(
+            self.model, "steps_per_execution", 1
+        )
         steps_per_epoch = (self.params or {}).get("steps")
         if steps_per_epoch:
-            # With steps_per_execution > 1, Keras reports the last execution
-            # of an epoch as ending past the epoch's last step.
+            # The last execution of an epoch may run fewer steps.
             steps_done = min(steps_done, steps_per_epoch)
         self._step = self._epoch_start_step + steps_done
         last = self._last_probe_step or 0
@@ -307,6 +315,7 @@ class GradientWatch(keras.callbacks.Callback):
             logs.update(self.summary_logs())
 
     def on_train_end(self, logs=None):
+        self._step_hook.remove(self.model)
         if self._summary_writer is not None:
             self._summary_writer.flush()
 
@@ -329,11 +338,19 @@ class GradientWatch(keras.callbacks.Callback):
         }
 
     def __deepcopy__(self, memo):
-        return deepcopy_without(
+        twin = deepcopy_without(
             self,
             memo,
-            unbound=("_model", "_probe", "_probe_key", "_summary_writer"),
+            unbound=(
+                "_model",
+                "_probe",
+                "_probe_key",
+                "_summary_writer",
+                "_step_hook",
+            ),
         )
+        twin._step_hook = TrainStepHook(twin._probe_if_due)
+        return twin
 
     def _read_iterations(self):
         optimizer = getattr(self.model, "optimizer", None)

@@ -10,9 +10,11 @@ from keras_trainwatch.stats import (
 )
 
 
-def make_record(layers=(), dead=(), loss=1.0, epoch=0, step=0):
+def make_record(
+    layers=(), dead=(), loss=1.0, epoch=0, step=0, time_gradients=()
+):
     """`layers`: (name, grad_norm, weight_norm[, nonfinite]) from the input up;
-    `dead`: (name, dead_units, units)."""
+    `dead`: (name, dead_units, units); `time_gradients`: TimeGradientStats."""
     layer_stats = tuple(
         LayerStats(
             spec[0],
@@ -27,4 +29,6 @@ def make_record(layers=(), dead=(), loss=1.0, epoch=0, step=0):
         DeadUnitStats(name, count, units, "activations")
         for name, count, units in dead
     )
-    return ProbeRecord(epoch, step, loss, layer_stats, dead_stats)
+    return ProbeRecord(
+        epoch, step, loss, layer_stats, dead_stats, tuple(time_gradients)
+    )

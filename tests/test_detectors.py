@@ -9,6 +9,7 @@ from keras_trainwatch.detectors import (
     VanishingGradientDetector,
     check_threshold,
 )
+from keras_trainwatch.stats import TimeGradientStats
 
 # Per-layer relative gradients |g|/|w| measured by the probe (weight norm 1):
 # the first probe of a 10-layer sigmoid MLP and of healthy networks.
@@ -218,3 +219,31 @@ def test_thresholds_outside_their_range_are_rejected(make):
 def test_check_threshold_accepts_the_inclusive_upper_bound():
     assert check_threshold("x", 1, 0.0, 1.0, include_high=True) == 1.0
     assert DeadReluDetector(max_dead_fraction=1.0).max_dead_fraction == 1.0
+
+
+def time_record(steps, early, late, gated=False):
+    stats = TimeGradientStats("rnn", steps, early, late, gated)
+    return make_record(layers_with([1e-2, 1e-2]), time_gradients=[stats])
+
+
+def test_vanishing_through_time_in_a_plain_rnn():
+    [finding] = VanishingGradientDetector()(time_record(100, 1e-9, 1e-2), [])
+    assert (finding.layer, finding.value) == ("rnn", pytest.approx(1e-7))
+    assert "through time" in finding.message
+    assert "LSTM or GRU" in finding.remedy
+
+
+def test_vanishing_through_time_in_a_gated_rnn_gets_its_own_remedy():
+    [finding] = VanishingGradientDetector()(
+        time_record(100, 0.0, 1e-2, gated=True), []
+    )
+    assert "Shorten the sequences" in finding.remedy
+
+
+@pytest.mark.parametrize(
+    "steps, early, late", [(10, 0.0, 1.0), (100, 1e-2, 1e-1), (0, 0.0, 0.0)]
+)
+def test_time_rule_needs_enough_steps_and_a_real_drop(steps, early, late):
+    assert (
+        VanishingGradientDetector()(time_record(steps, early, late), []) == []
+    )

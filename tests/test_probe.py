@@ -217,3 +217,49 @@ def test_variables_without_gradient_are_left_out(trainwatch_log):
     )(0, 0)
     assert [layer.name for layer in record.layers] == ["used"]
     assert "unused_head/kernel" in trainwatch_log.text
+
+
+def sequence_model(go_backwards=False, steps=30, mask=False):
+    inputs = keras.Input((steps, 2))
+    h = keras.layers.Masking()(inputs) if mask else inputs
+    h = keras.layers.Dense(4, name="project")(h)
+    h = keras.layers.SimpleRNN(8, go_backwards=go_backwards, name="rnn")(h)
+    model = keras.Model(inputs, keras.layers.Dense(1, name="head")(h))
+    model.compile("adam", "mse")
+    return model
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_gradient_reaching_early_and_late_steps_of_a_recurrent_layer(
+    go_backwards,
+):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 30, 2)).astype("float32")
+    y = rng.normal(size=(16, 1)).astype("float32")
+    model = sequence_model(go_backwards)
+    [stats] = GradientProbe(model, ProbeBatch.from_data((x, y)))(
+        0, 0
+    ).time_gradients
+
+    with tf.GradientTape() as tape:
+        projected = model.get_layer("project")(x)
+        tape.watch(projected)
+        prediction = model.get_layer("head")(model.get_layer("rnn")(projected))
+        loss = model.compute_loss(x, y, prediction)
+    per_step = np.sqrt(
+        np.sum(np.square(tape.gradient(loss, projected).numpy()), axis=(0, 2))
+    )
+    if go_backwards:
+        per_step = per_step[::-1]
+    assert (stats.name, stats.steps, stats.gated) == ("rnn", 30, False)
+    assert stats.early_grad == pytest.approx(per_step[:3].mean(), rel=1e-4)
+    assert stats.late_grad == pytest.approx(per_step[-3:].mean(), rel=1e-4)
+
+
+def test_masked_sequences_are_not_compared():
+    x = np.random.default_rng(0).normal(size=(8, 30, 2)).astype("float32")
+    x[:, :10] = 0.0  # padding
+    record = GradientProbe(
+        sequence_model(mask=True), ProbeBatch.from_data((x, np.zeros((8, 1))))
+    )(0, 0)
+    assert record.time_gradients[0].steps == 0

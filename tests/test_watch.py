@@ -629,3 +629,66 @@ def test_tensorboard_summaries_are_written(digits, tmp_path):
         ["dead_relu", "hidden_2", "0", "0"]
     ]
     assert rows[1][7] == "Lower the learning rate."
+
+
+def test_recurrent_layer_over_long_sequences_has_vanishing_gradients_through_time():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(256, 100, 1)).astype("float32")
+    y = (x[:, 0, 0] > 0).astype("int32")
+
+    def build(cell, **kwargs):
+        return compiled(
+            keras.Sequential(
+                [
+                    keras.Input((x.shape[1], 1)),
+                    keras.layers.Dense(8),
+                    cell(16, name="recurrent", **kwargs),
+                    keras.layers.Dense(2, activation="softmax"),
+                ]
+            )
+        )
+
+    model = build(
+        keras.layers.SimpleRNN,
+        recurrent_initializer=keras.initializers.Orthogonal(0.5),
+    )
+    watch = ktw.GradientWatch((x[:128], y[:128]))
+    fit(model, (x, y), watch, epochs=1)
+    [finding] = watch.findings
+    assert (finding.kind, finding.layer, finding.step) == (
+        "vanishing_gradients",
+        "recurrent",
+        0,
+    )
+    assert "LSTM or GRU" in finding.remedy
+
+    short = x[:, :10]
+    model = compiled(
+        keras.Sequential(
+            [
+                keras.Input((10, 1)),
+                keras.layers.Dense(8),
+                keras.layers.LSTM(16),
+                keras.layers.Dense(2, activation="softmax"),
+            ]
+        )
+    )
+    watch = ktw.GradientWatch((short[:128], y[:128]))
+    fit(model, (short, y), watch, epochs=2)
+    assert watch.findings == []
+    assert watch.records[0].time_gradients[0].steps == 10
+
+
+def test_step_probing_leaves_keras_batch_callbacks_asynchronous(digits):
+    from keras.src.utils.python_utils import is_default
+
+    model = compiled(mlp(depth=1))
+    watch = ktw.GradientWatch((digits[0][:64], digits[1][:64]), every_n_steps=3)
+    assert is_default(watch.on_train_batch_end) and is_default(
+        watch.on_batch_end
+    )
+    fit(model, (digits[0][:640], digits[1][:640]), watch, epochs=1)
+    assert [r.step for r in watch.records] == [0, 3, 6, 9]
+    # The train function is unwrapped after fit: no probe outside training.
+    model.train_on_batch(digits[0][:64], digits[1][:64])
+    assert len(watch.records) == 4

@@ -16,10 +16,11 @@ import logging
 from collections.abc import Callable, Sequence
 
 import keras
-from keras.src import backend as keras_backend
 import numpy as np
 import tensorflow as tf
+from keras.src import backend as keras_backend
 
+from keras_trainwatch import tensor_stats
 from keras_trainwatch.model_layout import ModelLayout
 from keras_trainwatch.probe_data import ProbeBatch
 from keras_trainwatch.stats import (
@@ -68,8 +69,13 @@ class GradientProbe:
     ):
         self.model = model
         self.layout = ModelLayout.of(model)
-        self._batch = batch
         self._gradient_hook = gradient_hook
+        self._strategy = (
+            getattr(model, "distribute_strategy", None)
+            or tf.distribute.get_strategy()
+        )
+        self._replicas = self._strategy.num_replicas_in_sync
+        self._batch = batch.split(self._strategy)
         activation_relus = self.layout.activation_relus
         recurrent = self.layout.recurrent_layers
         self._forward = model
@@ -98,6 +104,11 @@ class GradientProbe:
         """How many times the compiled function has been traced."""
         return self._function.experimental_get_tracing_count()
 
+    @property
+    def replicas(self) -> int:
+        """Replicas the probe batch is split over (1 without a strategy)."""
+        return self._replicas
+
     def trace(self) -> None:
         """Traces the compiled function now, so that a batch that does not fit
         the model fails before training starts."""
@@ -117,18 +128,29 @@ class GradientProbe:
         return self._unpack(values, epoch, step)
 
     def _arguments(self, step):
-        return (
-            self._batch.x,
-            self._batch.y,
-            self._batch.sample_weight,
-            tf.constant(step, tf.int64),
-        )
+        return (*self._batch, tf.constant(step, tf.int64))
 
     def _statistics(self, x, y, sample_weight, step):
+        """Runs on every replica; the statistics, computed from gradients and
+        activations summed over the replicas, are the same on each."""
+        stats, grads = self._strategy.run(
+            self._replica_statistics, args=(x, y, sample_weight)
+        )
+        stats = self._strategy.experimental_local_results(stats)[0]
+        if self._gradient_hook is not None:
+            grads = self._strategy.experimental_local_results(grads)[0]
+            names = [self.layout.variable_names[i] for i in self._connected]
+            self._gradient_hook(names, grads, step)
+        return stats
+
+    def _replica_statistics(self, x, y, sample_weight):
         variables = self.layout.variables
         values = [tf.identity(v.value) for v in variables]
-        activation_relus = self.layout.activation_relus
-        with tf.GradientTape() as tape:
+        scaling = self._loss_scaling()
+        # Two gradients under a LossScaleOptimizer: the scaled one avoids
+        # float16 underflow (tiny gradients reading as vanishing), the plain
+        # one stands in where the scale overflows.
+        with tf.GradientTape(persistent=scaling is not None) as tape:
             tape.watch(values)
             with keras.StatelessScope(
                 state_mapping=list(zip(variables, values)),
@@ -139,40 +161,52 @@ class GradientProbe:
                     y_pred, activations, sequences = outputs, [], []
                 else:
                     y_pred, activations, sequences = outputs
-                loss = self._compute_loss(x, y, y_pred, sample_weight)
-            loss = tf.cast(loss, tf.float32)
-            loss_scale = self._loss_scale()
-            scaled_loss = loss * loss_scale
-        grads = tape.gradient(scaled_loss, values + list(sequences))
+                loss = tf.cast(
+                    self._compute_loss(x, y, y_pred, sample_weight), tf.float32
+                )
+            scaled_loss = loss if scaling is None else loss * scaling
+        sources = values + list(sequences)
+        grads = tape.gradient(scaled_loss, sources)
+        if scaling is not None:
+            grads = _unscaled(grads, scaling, tape.gradient(loss, sources))
         grads, sequence_grads = grads[: len(values)], grads[len(values) :]
         if self._connected is None:
             self._connected = [i for i, g in enumerate(grads) if g is not None]
             self._log_disconnected()
 
-        stats = [loss]
-        hook_names, hook_grads = [], []
+        stats = [tensor_stats.sum_over_replicas(loss)]
+        summed = {}
         for i in self._connected:
-            grad, weight = _dense_rows(grads[i], values[i])
-            grad = tf.cast(grad, tf.float32) / loss_scale
+            grad, weight = tensor_stats.gradient_and_weight(
+                grads[i], values[i], self._replicas
+            )
+            summed[i] = tf.cast(grad, tf.float32)
             stats += [
-                _l2_norm(grad),
-                _l2_norm(weight),
-                tf.reduce_sum(tf.cast(~tf.math.is_finite(grad), tf.float32)),
+                tensor_stats.l2_norm(summed[i]),
+                tensor_stats.l2_norm(weight),
+                tensor_stats.nonfinite_count(summed[i]),
             ]
-            hook_names.append(self.layout.variable_names[i])
-            hook_grads.append(grad)
         dead_counts = [
-            (relu, _dead_units_from_output(activation, relu.channel_axis))
-            for relu, activation in zip(activation_relus, activations)
+            (
+                relu,
+                tensor_stats.dead_units_from_output(
+                    activation, relu.channel_axis
+                ),
+            )
+            for relu, activation in zip(
+                self.layout.activation_relus, activations
+            )
         ]
         for relu in self.layout.gradient_relus:
-            kernel_grad = grads[relu.kernel_index]
-            if kernel_grad is not None:
-                bias_grad = (
-                    None if relu.bias_index is None else grads[relu.bias_index]
-                )
+            if relu.kernel_index in summed:
                 dead_counts.append(
-                    (relu, _dead_units_from_gradients(kernel_grad, bias_grad))
+                    (
+                        relu,
+                        tensor_stats.dead_units_from_gradients(
+                            summed[relu.kernel_index],
+                            summed.get(relu.bias_index),
+                        ),
+                    )
                 )
         self._measured_relus = [relu for relu, _ in dead_counts]
         stats += [count for _, count in dead_counts]
@@ -185,12 +219,11 @@ class GradientProbe:
                 # from sample to sample: no early/late comparison.
                 stats += [0.0, 0.0, 0.0]
                 continue
-            stats += _early_and_late(
-                tf.cast(grad, tf.float32) / loss_scale, recurrent.backwards
-            )
-        if self._gradient_hook is not None:
-            self._gradient_hook(hook_names, hook_grads, step)
-        return tf.stack([tf.cast(s, tf.float64) for s in stats])
+            stats += tensor_stats.early_and_late(grad, recurrent.backwards)
+        hook_grads = (
+            [summed[i] for i in self._connected] if self._gradient_hook else []
+        )
+        return tf.stack([tf.cast(s, tf.float64) for s in stats]), hook_grads
 
     def _compute_loss(self, x, y, y_pred, sample_weight):
         # `_compute_loss` copes with `compute_loss` overrides that predate
@@ -202,10 +235,16 @@ class GradientProbe:
             x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
         )
 
-    def _loss_scale(self):
+    def _loss_scaling(self):
+        """The optimizer's loss scale as a float32 tensor, or `None` when the
+        loss is not scaled."""
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is None:
-            return tf.constant(1.0)
+            return None
+        if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer) and (
+            getattr(optimizer, "loss_scale_factor", None) is None
+        ):
+            return None
         return tf.cast(optimizer.scale_loss(tf.constant(1.0)), tf.float32)
 
     def _log_disconnected(self):
@@ -266,58 +305,25 @@ class GradientProbe:
         )
 
 
-def _dense_rows(grad, weight):
-    """The gradient as a dense tensor and the weights it applies to.
-
-    Sparse gradients (from `Embedding`) are summed per touched row, and only
-    those rows of the weights are kept.
-    """
-    if isinstance(grad, tf.IndexedSlices):
-        rows, positions = tf.unique(grad.indices)
-        summed = tf.math.unsorted_segment_sum(
-            grad.values, positions, tf.shape(rows)[0]
-        )
-        return summed, tf.gather(weight, rows)
-    return grad, weight
-
-
-def _l2_norm(tensor):
-    """L2 norm that does not overflow float32 for large finite entries."""
-    tensor = tf.cast(tensor, tf.float32)
-    largest = tf.reduce_max(tf.abs(tensor))
-    safe = tf.where(largest > 0, largest, tf.ones_like(largest))
-    return safe * tf.norm(tensor / safe)
+def _unscaled(scaled_grads, scale, plain_grads):
+    """Each scaled gradient divided by the scale, or the plain gradient
+    where the scaled one overflowed (the optimizer would skip that step and
+    lower its scale)."""
+    result = []
+    for scaled, plain in zip(scaled_grads, plain_grads):
+        if scaled is None:
+            result.append(None)
+        elif isinstance(scaled, tf.IndexedSlices):
+            values = _pick(scaled.values, scale, plain.values)
+            result.append(
+                tf.IndexedSlices(values, scaled.indices, scaled.dense_shape)
+            )
+        else:
+            result.append(_pick(scaled, scale, plain))
+    return result
 
 
-def _dead_units_from_output(activation, channel_axis):
-    rank = activation.shape.rank
-    axis = channel_axis % rank
-    other_axes = [a for a in range(rank) if a != axis]
-    alive = tf.reduce_any(tf.not_equal(activation, 0), axis=other_axes)
-    return tf.reduce_sum(tf.cast(~alive, tf.float32))
-
-
-def _dead_units_from_gradients(kernel_grad, bias_grad):
-    rank = kernel_grad.shape.rank
-    alive = tf.reduce_any(
-        tf.not_equal(kernel_grad, 0), axis=list(range(rank - 1))
-    )
-    if bias_grad is not None:
-        alive = alive | tf.not_equal(bias_grad, 0)
-    return tf.reduce_sum(tf.cast(~alive, tf.float32))
-
-
-def _early_and_late(sequence_grad, backwards):
-    """`[steps, early, late]`: the number of steps, and the mean per-step
-    gradient norm over the first and last tenth of them, in the order the
-    layer reads the sequence."""
-    per_step = tf.sqrt(tf.reduce_sum(tf.square(sequence_grad), axis=[0, 2]))
-    if backwards:
-        per_step = tf.reverse(per_step, axis=[0])
-    steps = tf.size(per_step)
-    tenth = tf.maximum(steps // 10, 1)
-    return [
-        tf.cast(steps, tf.float32),
-        tf.reduce_mean(per_step[:tenth]),
-        tf.reduce_mean(per_step[steps - tenth :]),
-    ]
+def _pick(scaled, scale, plain):
+    scaled = tf.cast(scaled, tf.float32)
+    overflowed = tf.reduce_any(~tf.math.is_finite(scaled))
+    return tf.where(overflowed, tf.cast(plain, tf.float32), scaled / scale)

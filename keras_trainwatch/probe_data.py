@@ -78,6 +78,36 @@ class ProbeBatch:
         batch._check_sizes()
         return batch
 
+    def split(self, strategy: tf.distribute.Strategy) -> tuple:
+        """`(x, y, sample_weight)` ready for `strategy.run`: with one
+        replica, the tensors; with several, an equal slice per replica
+        (samples beyond a multiple of the replica count are left out).
+
+        Raises:
+            ValueError: If the batch has fewer samples than replicas.
+        """
+        replicas = strategy.num_replicas_in_sync
+        parts = (self.x, self.y, self.sample_weight)
+        if replicas == 1:
+            return parts
+        per_replica = self.size // replicas
+        if per_replica == 0:
+            raise ValueError(
+                "Argument `probe_data` must have at least one sample per "
+                f"replica: {replicas} replicas, {self.size} sample(s)."
+            )
+
+        def replica_slice(context):
+            start = context.replica_id_in_sync_group * per_replica
+            return keras.tree.map_structure(
+                lambda t: None if t is None else t[start : start + per_replica],
+                parts,
+            )
+
+        return strategy.experimental_distribute_values_from_function(
+            replica_slice
+        )
+
     def _check_sizes(self):
         sizes = {
             part: {int(t.shape[0]) for t in keras.tree.flatten(value)}

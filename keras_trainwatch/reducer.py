@@ -23,7 +23,7 @@ from keras_trainwatch.findings import (
 )
 from keras_trainwatch.learning_rate import LearningRateHandle, optimizers_of
 from keras_trainwatch.rollback import HealthySnapshot
-from keras_trainwatch.watch import GradientWatch
+from keras_trainwatch.watch import GradientWatch, writes_summaries
 
 LOGGER = logging.getLogger("keras_trainwatch")
 
@@ -115,7 +115,8 @@ class AutoLRReducer(keras.callbacks.ReduceLROnPlateau):
             every epoch end and from which it is restored when a `fit`
             starts after an interruption. Use the `backup_dir` of
             `keras.callbacks.BackupAndRestore`. Deleted when `fit` ends
-            normally.
+            normally. Under a multi-worker strategy only the chief writes it
+            (on storage every worker reads).
 
     Attributes:
         reductions: List of `Reduction`s, in order.
@@ -424,7 +425,7 @@ class AutoLRReducer(keras.callbacks.ReduceLROnPlateau):
         }
 
     def _save_state(self):
-        if self.backup_dir is None:
+        if self.backup_dir is None or not writes_summaries(self.model):
             return
         os.makedirs(self.backup_dir, exist_ok=True)
         path = os.path.join(self.backup_dir, STATE_FILE)

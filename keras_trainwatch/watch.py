@@ -34,6 +34,18 @@ LOGGER = logging.getLogger("keras_trainwatch")
 LOG_PREFIX = "gradient_watch/"
 
 
+def writes_summaries(model: keras.Model) -> bool:
+    """Whether this process writes logs for `model`: always, except on the
+    non-chief workers of a multi-worker strategy (which would otherwise
+    write the same run several times)."""
+    strategy = getattr(model, "distribute_strategy", None)
+    return bool(
+        getattr(
+            getattr(strategy, "extended", None), "should_save_summary", True
+        )
+    )
+
+
 class GradientWatch(keras.callbacks.Callback):
     """Probes gradients during training and reports vanishing gradients,
     exploding gradients and dead ReLU units, layer by layer.
@@ -81,7 +93,8 @@ class GradientWatch(keras.callbacks.Callback):
         log_dir: Optional TensorBoard log directory. When given, per-layer
             gradient norms, relative gradients, weight norms, dead fractions,
             gradient histograms and findings are written to
-            `<log_dir>/gradient_watch`.
+            `<log_dir>/gradient_watch` (by the chief only, under a
+            multi-worker strategy).
         vanishing_ratio: Float in (0, 1), default 1e-3. See
             `VanishingGradientDetector.max_ratio`.
         vanishing_relative_grad: Positive float, default 1e-4. See
@@ -216,7 +229,11 @@ class GradientWatch(keras.callbacks.Callback):
             self._probe_key = key
 
     def _build_probe(self):
-        if self.log_dir is not None and self._summary_writer is None:
+        if (
+            self.log_dir is not None
+            and self._summary_writer is None
+            and writes_summaries(self.model)
+        ):
             self._summary_writer = ProbeSummaryWriter(self.log_dir)
         hook = (
             None

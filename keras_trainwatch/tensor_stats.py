@@ -1,0 +1,92 @@
+"""TensorFlow reductions the probe applies to gradients and activations, on
+the device. In a replica context, the parts that need the whole batch are
+summed over the replicas (`all_reduce`) before they are reduced further."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def sum_over_replicas(value):
+    """Sums `value` over the replicas (the value itself with one replica)."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return value
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+
+def gradient_and_weight(grad, weight, replicas):
+    """The (summed) dense gradient and the weights it applies to.
+
+    Sparse gradients (from `Embedding`) are summed per touched row and only
+    those rows of the weights are kept. Across several replicas they are
+    made dense first, and the touched rows are those with a non-zero summed
+    gradient.
+    """
+    if isinstance(grad, tf.IndexedSlices):
+        if replicas == 1:
+            rows, positions = tf.unique(grad.indices)
+            summed = tf.math.unsorted_segment_sum(
+                grad.values, positions, tf.shape(rows)[0]
+            )
+            return summed, tf.gather(weight, rows)
+        dense = sum_over_replicas(tf.convert_to_tensor(grad))
+        touched = tf.reduce_any(
+            tf.not_equal(dense, 0), axis=list(range(1, dense.shape.rank))
+        )
+        return tf.boolean_mask(dense, touched), tf.boolean_mask(weight, touched)
+    return sum_over_replicas(grad), weight
+
+
+def l2_norm(tensor):
+    """L2 norm that does not overflow float32 for large finite entries."""
+    tensor = tf.cast(tensor, tf.float32)
+    largest = tf.reduce_max(tf.abs(tensor))
+    safe = tf.where(largest > 0, largest, tf.ones_like(largest))
+    return safe * tf.norm(tensor / safe)
+
+
+def nonfinite_count(tensor):
+    """Number of NaN or infinite entries."""
+    return tf.reduce_sum(tf.cast(~tf.math.is_finite(tensor), tf.float32))
+
+
+def dead_units_from_output(activation, channel_axis):
+    """Units (channels) that output 0 for every sample of the whole batch."""
+    rank = activation.shape.rank
+    axis = channel_axis % rank
+    other_axes = [a for a in range(rank) if a != axis]
+    alive = tf.reduce_any(tf.not_equal(activation, 0), axis=other_axes)
+    alive_anywhere = sum_over_replicas(tf.cast(alive, tf.float32))
+    return tf.reduce_sum(tf.cast(tf.equal(alive_anywhere, 0), tf.float32))
+
+
+def dead_units_from_gradients(kernel_grad, bias_grad):
+    """Units whose (summed) kernel column and bias get exactly zero
+    gradient."""
+    rank = kernel_grad.shape.rank
+    alive = tf.reduce_any(
+        tf.not_equal(kernel_grad, 0), axis=list(range(rank - 1))
+    )
+    if bias_grad is not None:
+        alive = alive | tf.not_equal(bias_grad, 0)
+    return tf.reduce_sum(tf.cast(~alive, tf.float32))
+
+
+def early_and_late(sequence_grad, backwards):
+    """`[steps, early, late]`: the number of steps, and the mean per-step
+    gradient norm (over the whole batch) at the first and last tenth of the
+    steps, in the order the layer reads the sequence."""
+    squares = tf.reduce_sum(
+        tf.square(tf.cast(sequence_grad, tf.float32)), axis=[0, 2]
+    )
+    per_step = tf.sqrt(sum_over_replicas(squares))
+    if backwards:
+        per_step = tf.reverse(per_step, axis=[0])
+    steps = tf.size(per_step)
+    tenth = tf.maximum(steps // 10, 1)
+    return [
+        tf.cast(steps, tf.float32),
+        tf.reduce_mean(per_step[:tenth]),
+        tf.reduce_mean(per_step[steps - tenth :]),
+    ]

@@ -137,14 +137,18 @@ class ModelLayout:
         """
         variables = tuple(model.trainable_variables)
         index_of = {id(v): i for i, v in enumerate(variables)}
-        named_layers = list(_walk_layers(model))
+        walked = list(_walk_layers(model))
+        named_layers = [(name, layer) for name, layer, _ in walked]
 
-        # Parents come before their sublayers, so the deepest owner wins.
+        # A variable belongs to the layer that a model lists (as in
+        # `model.summary()`): the RNN rather than its cell, a custom layer
+        # rather than its sublayers; the layers of a nested model count on
+        # their own. Parents come first, so the deepest such owner wins.
         owner = {}
-        for name, layer in named_layers:
+        for _, layer, owner_name in walked:
             for v in layer.trainable_variables:
                 if id(v) in index_of:
-                    owner[index_of[id(v)]] = name
+                    owner[index_of[id(v)]] = owner_name
         indices_by_layer: dict[str, list[int]] = {}
         for i in range(len(variables)):
             indices_by_layer.setdefault(owner.get(i, model.name), []).append(i)
@@ -232,15 +236,20 @@ _ACTIVATED_LAYER_TYPES = (
 
 
 def _walk_layers(model):
-    """Yields `(display_name, layer)` for every sublayer, parents first."""
+    """Yields `(display_name, layer, owner_name)` for every sublayer, parents
+    first. `owner_name` is the display name of the outermost layer that
+    contains it and is not a model."""
 
-    def walk(layer, prefix):
+    def walk(layer, prefix, owner):
         for child in layer._flatten_layers(include_self=False, recursive=False):
             name = f"{prefix}{child.name}"
-            yield name, child
-            yield from walk(child, f"{name}/")
+            child_owner = owner or (
+                None if isinstance(child, keras.Model) else name
+            )
+            yield name, child, child_owner or name
+            yield from walk(child, f"{name}/", child_owner)
 
-    yield from walk(model, "")
+    yield from walk(model, "", None)
 
 
 def _graph_io(model):

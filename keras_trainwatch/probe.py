@@ -93,11 +93,17 @@ class GradientProbe:
         # found at trace time and left out of the statistics.
         self._connected: list[int] | None = None
         self._measured_relus: list = []
+
         # Without autograph: converting the call stack costs more than a
         # second at the first trace, and buys nothing, since Keras layer code
         # is not converted in Keras's own training step either (a layer that
         # branches on a tensor in Python fails there too).
-        self._function = tf.function(self._statistics, autograph=False)
+        # A function of its own per probe (not the shared method), so that
+        # TensorFlow does not count several probes' traces as retracing.
+        def statistics(x, y, sample_weight, step):
+            return self._statistics(x, y, sample_weight, step)
+
+        self._function = tf.function(statistics, autograph=False)
 
     @property
     def tracing_count(self) -> int:

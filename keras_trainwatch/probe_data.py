@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 from typing import Any
 
@@ -36,8 +37,8 @@ class ProbeBatch:
         Args:
             probe_data: `(x, y)` or `(x, y, sample_weight)` (numpy arrays or
                 tensors, any structure the model takes), a `tf.data.Dataset`
-                (its first batch is taken) or a `keras.utils.PyDataset`
-                (its batch 0 is taken).
+                (its first batch is taken), a `keras.utils.PyDataset` (its
+                batch 0) or a generator/iterator (its next batch).
 
         Returns:
             A `ProbeBatch`.
@@ -57,14 +58,23 @@ class ProbeBatch:
             probe_data = element
         elif isinstance(probe_data, keras.utils.PyDataset):
             probe_data = probe_data[0]
+        elif isinstance(probe_data, collections.abc.Iterator):
+            # A generator: its next batch (consumed: pass a separate one from
+            # the training generator).
+            probe_data = next(probe_data, None)
+            if probe_data is None:
+                raise ValueError(
+                    "Argument `probe_data` is an exhausted iterator; it must "
+                    "yield at least one batch."
+                )
         if (
             not isinstance(probe_data, (tuple, list))
             or not 1 <= len(probe_data) <= 3
         ):
             raise TypeError(
                 "Argument `probe_data` must be a tuple `(x, y)` or "
-                "`(x, y, sample_weight)`, a tf.data.Dataset or a "
-                "keras.utils.PyDataset. Received: "
+                "`(x, y, sample_weight)`, a tf.data.Dataset, a "
+                "keras.utils.PyDataset or a generator of such tuples. Received: "
                 f"probe_data of type {type(probe_data).__name__}"
             )
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(

@@ -78,9 +78,10 @@ class GradientWatch(keras.callbacks.Callback):
         probe_data: The fixed probe batch: `(x, y)` or
             `(x, y, sample_weight)` (numpy arrays or tensors, any structure
             the model takes, dicts included), a `tf.data.Dataset` (its first
-            batch is taken once, at construction) or a
-            `keras.utils.PyDataset` (its batch 0). A few hundred samples is
-            plenty. Note that taking a batch from a `tf.data.Dataset` that
+            batch is taken once, at construction), a
+            `keras.utils.PyDataset` (its batch 0) or a generator (its next
+            batch, consumed: do not pass the training generator itself). A
+            few hundred samples is plenty. Note that taking a batch from a `tf.data.Dataset` that
             reshuffles each iteration advances its shuffle seed: to keep
             training bitwise reproducible, pass arrays or a separate dataset.
         every_n_steps: `None` (default) to probe at the end of every epoch,
@@ -253,6 +254,14 @@ class GradientWatch(keras.callbacks.Callback):
             IndexError,
             RuntimeError,
         ) as error:
+            if "No loss to compute" in str(error):
+                raise ValueError(
+                    "GradientWatch measures the gradients of the model's own "
+                    f"loss, and model '{self.model.name}' has none: compile "
+                    "it with `loss=` (a model with a custom `train_step` must "
+                    "still be compiled with the loss it minimizes, or add it "
+                    "with `add_loss`)."
+                ) from error
             raise ValueError(
                 "Argument `probe_data` does not fit the model "
                 f"'{self.model.name}': computing its loss and gradients "
@@ -262,15 +271,25 @@ class GradientWatch(keras.callbacks.Callback):
         self._announce_layout(probe)
 
     def _ensure_built(self):
-        """Builds a model that TensorFlow's `fit` would only build while
-        tracing its first training step (subclassed models), the way Keras
-        builds it under a distribution strategy: symbolically, on the shapes
-        of a batch. This creates the same variables, in the same order, with
-        the same initial values, so that the initial probe can run."""
-        batch = self.probe_batch
-        if all(layer.built for layer in self.model._flatten_layers()):
+        """Builds what TensorFlow's `fit` would only build while tracing its
+        first training step (the layers of a subclassed model, the compiled
+        loss and metrics), the way Keras builds it under a distribution
+        strategy: symbolically, on the shapes of a batch. This creates the
+        same variables, in the same order, with the same initial values, so
+        that the initial probe can run."""
+        model, batch = self.model, self.probe_batch
+        compile_parts = [
+            getattr(model, name, None)
+            for name in ("_compile_loss", "_compile_metrics")
+        ]
+        if all(layer.built for layer in model._flatten_layers()) and all(
+            part is None or part.built for part in compile_parts
+        ):
             return
-        self.model._symbolic_build(
+        # This also builds the compiled loss (a multi-output loss creates
+        # its per-output trackers when built): built inside the probe's
+        # trace, it would make TensorFlow trace the probe a second time.
+        model._symbolic_build(
             data_batch=(batch.x, batch.y, batch.sample_weight)
         )
 

@@ -568,7 +568,10 @@ def test_probe_batch_that_does_not_fit_fails_before_any_step(digits):
 def test_model_without_loss_fails_at_set_model():
     model = mlp(depth=1)
     watch = ktw.GradientWatch((np.zeros((8, 64), "float32"), np.zeros(8)))
-    with pytest.raises(ValueError, match="`probe_data` does not fit.*loss"):
+    with pytest.raises(
+        ValueError,
+        match="own loss, and model .* has none: compile it with `loss=`",
+    ):
         watch.set_model(model)
 
 

@@ -20,8 +20,11 @@ back afterwards):
 Printed: a table (case, label, label confirmed, findings, probe that first
 showed the fault, probe that caught it, for exploding cases whether the
 finding came before the loss turned NaN, wall time of the watched fit
-without the independent measurements) and the summary line
-`recall R/N, false alarms F/M, median detection probe P`.
+without the independent measurements), the summary line
+`recall R/N, false alarms F/M, median detection probe P`, and a second table
+of what the detectors look at, at its most extreme over each run, with the
+worst values among the healthy controls: the evidence behind the default
+thresholds.
 
     python benchmarks/pathology_suite.py [--only NAME ...]
 """
@@ -589,6 +592,7 @@ class Outcome:
     first_caught: int | None
     before_nan: str
     seconds: float
+    records: list
 
 
 def run(case: Case) -> Outcome:
@@ -668,7 +672,48 @@ def run(case: Case) -> Outcome:
         first_caught,
         before_nan,
         seconds,
+        list(watch.records),
     )
+
+
+def extremes(records):
+    """What the detectors look at, at its most extreme over a run: the
+    smallest ratio of a layer's |g|/|w| to the largest one above it, the
+    largest per-layer gradient norm, the largest growth of a layer's norm over
+    the 5 probes before, the largest dead share, and the smallest
+    early/late gradient ratio of a recurrent layer."""
+    min_ratio, max_norm, max_growth, max_dead, min_time = (
+        math.inf,
+        0.0,
+        0.0,
+        0.0,
+        math.inf,
+    )
+    for i, record in enumerate(records):
+        relative = [layer.relative_grad for layer in record.layers]
+        for depth in range(len(relative) - 1):
+            above = [r for r in relative[depth + 1 :] if math.isfinite(r)]
+            if above and relative[depth] > 0 and max(above) > 0:
+                min_ratio = min(min_ratio, relative[depth] / max(above))
+        for layer in record.layers:
+            if not math.isfinite(layer.grad_norm):
+                continue
+            max_norm = max(max_norm, layer.grad_norm)
+            earlier = [
+                norm
+                for r in records[max(0, i - 5) : i]
+                for l in r.layers
+                if l.name == layer.name
+                and math.isfinite(norm := l.grad_norm)
+                and norm > 0
+            ]
+            if earlier:
+                max_growth = max(max_growth, layer.grad_norm / min(earlier))
+        max_dead = max(max_dead, record.max_dead_fraction)
+        for time_stats in record.time_gradients:
+            if time_stats.steps >= 20 and time_stats.late_grad > 0:
+                min_time = min(min_time, time_stats.ratio)
+    return min_ratio, max_norm, max_growth, max_dead, min_time
 
 
 def summarize_findings(findings):
@@ -729,6 +774,37 @@ def main():
     if unconfirmed:
         print(
             f"labels not confirmed by the independent measurement: {', '.join(unconfirmed)}"
+        )
+    print_extremes(outcomes)
+
+
+def print_extremes(outcomes):
+    """The second table: the evidence behind the default thresholds."""
+    print(
+        "\nWhat the detectors look at, at its most extreme over each run "
+        "(defaults: ratio < 1e-3 with |g|/|w| < 1e-4; |g| > 1e3, or growth "
+        ">= 100x to >= 10; dead >= 0.5; early/late < 1e-3):"
+    )
+    print(
+        f"{'case':<31}{'label':<21}{'min ratio':>10}{'max |g|':>10}"
+        f"{'growth':>9}{'dead':>6}{'early/late':>11}"
+    )
+    healthy = []
+    for outcome in outcomes:
+        values = extremes(outcome.records)
+        if outcome.case.label == HEALTHY:
+            healthy.append(values)
+        ratio, norm, growth, dead, time_ratio = values
+        print(
+            f"{outcome.case.name:<31}{outcome.case.label:<21}{ratio:>10.1e}"
+            f"{norm:>10.3g}{growth:>9.3g}{dead:>6.2f}{time_ratio:>11.1e}"
+        )
+    if healthy:
+        ratio, norm, growth, dead, time_ratio = zip(*healthy)
+        print(
+            f"healthy controls, worst values: ratio {min(ratio):.1e}, |g| "
+            f"{max(norm):.3g}, growth {max(growth):.3g}x, dead {max(dead):.2f}, "
+            f"early/late {min(time_ratio):.1e}"
         )
 
 

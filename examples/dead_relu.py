@@ -15,7 +15,8 @@ def regression_data(n=2048, features=16):
     return x, ((y - y.mean()) / y.std()).astype("float32")
 
 
-def mlp(learning_rate):
+def mlp(optimizer):
+    """Three He-initialized ReLU layers for the regression data."""
     model = keras.Sequential(
         [keras.Input((16,))]
         + [
@@ -26,14 +27,14 @@ def mlp(learning_rate):
         ]
         + [keras.layers.Dense(1)]
     )
-    model.compile(keras.optimizers.Adam(learning_rate), "mse")
+    model.compile(optimizer, "mse")
     return model
 
 
 def main(epochs=5):
     return before_after(
-        ("Adam, learning rate 0.5", lambda: mlp(0.5)),
-        ("Adam, learning rate 1e-3", lambda: mlp(1e-3)),
+        ("Adam, learning rate 0.5", lambda: mlp(keras.optimizers.Adam(0.5))),
+        ("Adam, learning rate 1e-3", lambda: mlp(keras.optimizers.Adam(1e-3))),
         regression_data(),
         epochs,
         batch_size=32,

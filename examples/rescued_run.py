@@ -9,31 +9,20 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import dead_relu  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from dead_relu import regression_data  # noqa: E402
 
 import keras_trainwatch as ktw  # noqa: E402
 
 
 def mlp():
     keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [keras.Input((16,))]
-        + [
-            keras.layers.Dense(
-                64, activation="relu", kernel_initializer="he_normal"
-            )
-            for _ in range(3)
-        ]
-        + [keras.layers.Dense(1)]
-    )
-    model.compile(keras.optimizers.SGD(0.3), "mse")
-    return model
+    return dead_relu.mlp(keras.optimizers.SGD(0.3))
 
 
 def main(epochs=5):
-    x, y = regression_data()
+    x, y = dead_relu.regression_data()
     print("== SGD at learning rate 0.3, alone")
     alone = mlp().fit(x, y, epochs=epochs, batch_size=32, verbose=0)
     print(f"   loss per epoch: {np.round(alone.history['loss'], 4).tolist()}")

@@ -8,7 +8,12 @@ import keras
 
 from keras_trainwatch.layers.block import apply_block
 from keras_trainwatch.layers.validation import invalid, one_of
-from keras_trainwatch.models.hidden import finish, hidden_config, widths_from
+from keras_trainwatch.models.hidden import (
+    dense_blocks,
+    finish,
+    hidden_config,
+    widths_from,
+)
 
 _POOLING = {
     "max": {
@@ -114,11 +119,15 @@ def build_cnn(
         if pooling is not None and min(x.shape[1:-1]) >= 2:
             x = _POOLING[pooling][rank](2, name=f"pool_{i}")(x)
     x = _GLOBAL_POOLING[rank](name="global_pool")(x)
-    for i, width in enumerate(dense_widths):
-        config = hidden_config(
-            "dense", width, activation, kernel_initializer, batch_norm, dropout
-        )
-        x = apply_block(x, config, name=f"dense_{i}")
+    x = dense_blocks(
+        x,
+        dense_widths,
+        "dense",
+        activation,
+        kernel_initializer,
+        batch_norm,
+        dropout,
+    )
     return finish(
         inputs,
         x,

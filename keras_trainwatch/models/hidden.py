@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import keras
 
 from keras_trainwatch.layers.batch_norm import BatchNormConfig
-from keras_trainwatch.layers.block import BlockConfig
+from keras_trainwatch.layers.block import BlockConfig, apply_block
 from keras_trainwatch.layers.dropout import DropoutConfig
 from keras_trainwatch.layers.validation import invalid, positive_int
 from keras_trainwatch.models.task import compile_for_task, output_layer
@@ -68,6 +68,27 @@ def widths_from(widths: Sequence[int] | int, depth: int | None, name="widths"):
     if not isinstance(widths, Sequence) or len(widths) == 0:
         raise invalid(name, "a non-empty sequence of integers >= 1", widths)
     return [positive_int(name, w) for w in widths]
+
+
+def flat_input(input_shape: Sequence[int]):
+    """The model input and, for inputs with several axes, its flattened
+    tensor."""
+    inputs = keras.Input(tuple(input_shape), name="input")
+    if len(inputs.shape) > 2:
+        return inputs, keras.layers.Flatten(name="flatten")(inputs)
+    return inputs, inputs
+
+
+def dense_blocks(
+    x, widths, prefix, activation, kernel_initializer, batch_norm, dropout
+):
+    """Adds one dense hidden block per width, named `<prefix>_<i>_...`."""
+    for i, width in enumerate(widths):
+        config = hidden_config(
+            "dense", width, activation, kernel_initializer, batch_norm, dropout
+        )
+        x = apply_block(x, config, name=f"{prefix}_{i}")
+    return x
 
 
 def finish(

@@ -6,8 +6,12 @@ from collections.abc import Sequence
 
 import keras
 
-from keras_trainwatch.layers.block import apply_block
-from keras_trainwatch.models.hidden import finish, hidden_config, widths_from
+from keras_trainwatch.models.hidden import (
+    dense_blocks,
+    finish,
+    flat_input,
+    widths_from,
+)
 
 
 def build_mlp(
@@ -65,17 +69,10 @@ def build_mlp(
     ```
     """
     widths = widths_from(widths, depth)
-    inputs = keras.Input(tuple(input_shape), name="input")
-    x = (
-        keras.layers.Flatten(name="flatten")(inputs)
-        if len(inputs.shape) > 2
-        else inputs
+    inputs, x = flat_input(input_shape)
+    x = dense_blocks(
+        x, widths, "hidden", activation, kernel_initializer, batch_norm, dropout
     )
-    for i, width in enumerate(widths):
-        config = hidden_config(
-            "dense", width, activation, kernel_initializer, batch_norm, dropout
-        )
-        x = apply_block(x, config, name=f"hidden_{i}")
     return finish(
         inputs,
         x,

@@ -8,7 +8,7 @@ import keras
 
 from keras_trainwatch.layers.block import apply_block, default_initializer
 from keras_trainwatch.layers.validation import positive_int
-from keras_trainwatch.models.hidden import finish, hidden_config
+from keras_trainwatch.models.hidden import finish, flat_input, hidden_config
 
 
 def build_residual_mlp(
@@ -55,12 +55,7 @@ def build_residual_mlp(
     """
     width = positive_int("width", width)
     blocks = positive_int("blocks", blocks)
-    inputs = keras.Input(tuple(input_shape), name="input")
-    x = (
-        keras.layers.Flatten(name="flatten")(inputs)
-        if len(inputs.shape) > 2
-        else inputs
-    )
+    inputs, x = flat_input(input_shape)
     x = keras.layers.Dense(
         width,
         kernel_initializer=kernel_initializer

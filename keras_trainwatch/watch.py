@@ -268,6 +268,7 @@ class GradientWatch(keras.callbacks.Callback):
                 f"failed with {type(error).__name__}: {error}"
             ) from error
         self._probe = probe
+        self._disabled = False  # a new probe gets a new chance
         self._announce_layout(probe)
 
     def _ensure_built(self):

@@ -16,14 +16,16 @@ from keras_trainwatch.findings import (
     Finding,
 )
 from keras_trainwatch.learning_rate import ScaledSchedule
-from keras_trainwatch.probe import GradientProbe
-from keras_trainwatch.probe_data import ProbeBatch
+from keras_trainwatch.on_finding import TrainingPathologyError
+from keras_trainwatch.plateau import PlateauCounter
+from keras_trainwatch.probe import GradientProbe, ProbeBatch
 from keras_trainwatch.reducer import AutoLRReducer, Reduction
-from keras_trainwatch.reporting import TrainingPathologyError
-from keras_trainwatch.stats import (
+from keras_trainwatch.rollback import HealthySnapshot, Rollback
+from keras_trainwatch.records import (
     DeadUnitStats,
     LayerStats,
     ProbeRecord,
+    TimeGradientStats,
     WeightStats,
 )
 from keras_trainwatch.watch import GradientWatch
@@ -43,11 +45,15 @@ __all__ = [
     "DeadUnitStats",
     "ExplodingGradientDetector",
     "Finding",
+    "HealthySnapshot",
+    "PlateauCounter",
+    "Rollback",
     "GradientProbe",
     "GradientWatch",
     "LayerStats",
     "ProbeBatch",
     "ProbeRecord",
+    "TimeGradientStats",
     "Reduction",
     "ScaledSchedule",
     "TrainingPathologyError",

@@ -2,6 +2,6 @@
 
 import sys
 
-from keras_trainwatch.cli import main
+from keras_trainwatch.cli.main import main
 
 sys.exit(main())

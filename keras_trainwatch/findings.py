@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
+from typing import Literal
 
-VANISHING_GRADIENTS = "vanishing_gradients"
-EXPLODING_GRADIENTS = "exploding_gradients"
-DEAD_RELU = "dead_relu"
-KINDS = (VANISHING_GRADIENTS, EXPLODING_GRADIENTS, DEAD_RELU)
+from keras_trainwatch._validation import one_of
+
+FindingKind = Literal["vanishing_gradients", "exploding_gradients", "dead_relu"]
+VANISHING_GRADIENTS: FindingKind = "vanishing_gradients"
+EXPLODING_GRADIENTS: FindingKind = "exploding_gradients"
+DEAD_RELU: FindingKind = "dead_relu"
+KINDS: tuple[FindingKind, ...] = typing.get_args(FindingKind)
 
 # The known remedies when gradients vanish through the steps of a recurrent
 # layer rather than through the depth of the network.
@@ -43,49 +48,53 @@ class Finding:
     Args:
         kind: One of `"vanishing_gradients"`, `"exploding_gradients"`,
             `"dead_relu"`.
-        layer: Name of the layer it was found in.
+        layer: Name of the layer it was found in, or `None` when it concerns
+            the model as a whole (a non-finite loss).
         epoch: 0-based epoch of the probe that first found it.
         step: Global training step of that probe (0 = before training).
         value: The measured value that crossed the threshold.
         threshold: The threshold it crossed.
         message: One line naming the layer and the evidence.
         remedy: The known remedy for this kind of failure.
-        last_epoch: Epoch of the latest probe that found it.
-        last_step: Step of the latest probe that found it.
-        last_value: Value measured at that probe.
+        last_epoch: Epoch of the latest probe that found it (`None` at
+            construction means the first probe's).
+        last_step: Step of the latest probe that found it (likewise).
+        last_value: Value measured at that probe (likewise).
         occurrences: Number of probes that found it.
     """
 
-    kind: str
-    layer: str
+    kind: FindingKind
+    layer: str | None
     epoch: int
     step: int
     value: float
     threshold: float
     message: str
     remedy: str = ""
-    last_epoch: int = -1
-    last_step: int = -1
-    last_value: float = float("nan")
+    last_epoch: int | None = None
+    last_step: int | None = None
+    last_value: float | None = None
     occurrences: int = 1
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(
-                f"Invalid value received for argument `kind`. Expected one of "
-                f"{KINDS}. Received: kind={self.kind!r}"
-            )
+        one_of("kind", self.kind, KINDS)
         if not self.remedy:
             object.__setattr__(self, "remedy", REMEDIES[self.kind])
-        if self.last_epoch < 0:
-            object.__setattr__(self, "last_epoch", self.epoch)
-        if self.last_step < 0:
-            object.__setattr__(self, "last_step", self.step)
-        if self.last_value != self.last_value:  # NaN: not set
-            object.__setattr__(self, "last_value", self.value)
+        for latest, first in (
+            ("last_epoch", self.epoch),
+            ("last_step", self.step),
+            ("last_value", self.value),
+        ):
+            if getattr(self, latest) is None:
+                object.__setattr__(self, latest, first)
 
     @property
-    def key(self) -> tuple[str, str]:
+    def where(self) -> str:
+        """`"layer 'name'"`, or `"the loss"` for a model-wide finding."""
+        return "the loss" if self.layer is None else f"layer '{self.layer}'"
+
+    @property
+    def key(self) -> tuple[str, str | None]:
         """`(kind, layer)`: findings with the same key are the same finding."""
         return (self.kind, self.layer)
 

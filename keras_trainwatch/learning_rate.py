@@ -16,6 +16,8 @@ from collections.abc import Iterable
 import keras
 import numpy as np
 
+from keras_trainwatch import _keras_compat
+
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 
 
@@ -99,7 +101,7 @@ class LearningRateHandle:
     @property
     def is_schedule(self) -> bool:
         """Whether the rate comes from a `LearningRateSchedule`."""
-        return isinstance(self._owner._learning_rate, _Schedule)
+        return isinstance(_keras_compat.raw_learning_rate(self._owner), _Schedule)
 
     def value(self) -> float:
         """The learning rate in effect now, as a Python float."""
@@ -142,7 +144,7 @@ class LearningRateHandle:
     @property
     def schedule_scale(self) -> float:
         """The accumulated scale of a schedule (1.0 for a plain rate)."""
-        schedule = self._owner._learning_rate
+        schedule = _keras_compat.raw_learning_rate(self._owner)
         return (
             schedule.scale_value
             if isinstance(schedule, ScaledSchedule)
@@ -156,7 +158,7 @@ class LearningRateHandle:
             self._scaled_schedule().set_scale(scale)
 
     def _scaled_schedule(self) -> ScaledSchedule:
-        schedule = self._owner._learning_rate
+        schedule = _keras_compat.raw_learning_rate(self._owner)
         if not isinstance(schedule, ScaledSchedule):
             schedule = ScaledSchedule(schedule)
             self._owner.learning_rate = schedule
@@ -171,7 +173,7 @@ class LearningRateHandle:
             before must then be traced again).
         """
         if self.is_schedule and not isinstance(
-            self._owner._learning_rate, ScaledSchedule
+            _keras_compat.raw_learning_rate(self._owner), ScaledSchedule
         ):
             self._scaled_schedule()
             return True
@@ -205,3 +207,8 @@ def optimizers_of(model: keras.Model) -> list[keras.optimizers.Optimizer]:
     add(getattr(optimizer, "optimizers", None) or [optimizer])
     add(vars(model).values())
     return found
+
+
+def optimizer_step(optimizer: keras.optimizers.Optimizer) -> int:
+    """The optimizer's step count (updates applied so far) as a Python int."""
+    return int(keras.ops.convert_to_numpy(optimizer.iterations).item())

@@ -4,16 +4,21 @@ or the monitored metric plateaus."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
-import numbers
 import os
 from collections.abc import Iterable, Sequence
 
 import keras
-from keras.src.utils import io_utils
 
+from keras_trainwatch import _keras_compat
+from keras_trainwatch._validation import (
+    all_among,
+    instance_of,
+    integer_at_least,
+    one_of,
+    real_in_range,
+)
 from keras_trainwatch.copying import deepcopy_without
 from keras_trainwatch.findings import (
     DEAD_RELU,
@@ -21,13 +26,19 @@ from keras_trainwatch.findings import (
     KINDS,
     Finding,
 )
-from keras_trainwatch.learning_rate import LearningRateHandle, optimizers_of
-from keras_trainwatch.rollback import HealthySnapshot
+from keras_trainwatch.learning_rate import (
+    LearningRateHandle,
+    optimizer_step,
+    optimizers_of,
+)
+from keras_trainwatch.plateau import PlateauCounter
+from keras_trainwatch.reducer_state import ReducerStateFile
+from keras_trainwatch.rollback import Rollback
+from keras_trainwatch.step_hook import TrainStepHook
 from keras_trainwatch.watch import GradientWatch, writes_summaries
 
 LOGGER = logging.getLogger("keras_trainwatch")
 
-STATE_FILE = "auto_lr_reducer.json"
 LOG_PREFIX = "auto_lr/"
 
 
@@ -37,7 +48,8 @@ class Reduction:
 
     Args:
         epoch: 0-based epoch.
-        step: Global training step (when known; -1 otherwise).
+        step: Global training step, or `None` when it cannot be known (no
+            optimizer and no watch).
         optimizer: The optimizer's name.
         old_lr: Rate before.
         new_lr: Rate after.
@@ -45,19 +57,21 @@ class Reduction:
     """
 
     epoch: int
-    step: int
+    step: int | None
     optimizer: str
     old_lr: float
     new_lr: float
     reason: str
 
 
-class AutoLRReducer(keras.callbacks.ReduceLROnPlateau):
+class AutoLRReducer(keras.callbacks.Callback):
     """Lowers the learning rate on a plateau, and at once when a
     `GradientWatch` finds exploding gradients or dying ReLUs.
 
     A lower learning rate is the known remedy for exploding gradients and
-    for dying ReLU units. For the arguments it shares with
+    for dying ReLU units. It composes small pieces: a `PlateauCounter` (the
+    rule of `keras.callbacks.ReduceLROnPlateau`), a `Rollback` and a
+    `ReducerStateFile`. For the arguments it shares with
     `keras.callbacks.ReduceLROnPlateau` this callback is a drop-in
     replacement with the same semantics (patience, cooldown, `min_lr`,
     `mode="auto"`, `logs["learning_rate"]` holding the rate before the
@@ -121,6 +135,8 @@ class AutoLRReducer(keras.callbacks.ReduceLROnPlateau):
     Attributes:
         reductions: List of `Reduction`s, in order.
         rollbacks: Number of rollbacks in the current `fit`.
+        best, wait, cooldown_counter: The plateau state, as in
+            `ReduceLROnPlateau`.
     """
 
     def __init__(
@@ -141,68 +157,100 @@ class AutoLRReducer(keras.callbacks.ReduceLROnPlateau):
         rollback_dir: str | os.PathLike | None = None,
         backup_dir: str | os.PathLike | None = None,
     ):
-        _check_number(
-            "factor", factor, "a float in (0, 1)", lambda v: 0 < v < 1
+        super().__init__()
+        self.factor = real_in_range(
+            "factor", factor, 0.0, 1.0, low_open=True, high_open=True
         )
-        _check_int("patience", patience, minimum=0)
-        _check_int("cooldown", cooldown, minimum=0)
-        _check_int("max_rollbacks", max_rollbacks, minimum=1)
-        _check_number("min_lr", min_lr, "a float >= 0", lambda v: v >= 0)
-        _check_number("min_delta", min_delta, "a finite float", math.isfinite)
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(
-                "Invalid value received for argument `mode`. Expected one of "
-                f"'auto', 'min', 'max'. Received: mode={mode!r}"
+        self.patience = integer_at_least("patience", patience, 0)
+        self.cooldown = integer_at_least("cooldown", cooldown, 0)
+        self.min_lr = real_in_range("min_lr", min_lr, 0.0, math.inf, high_open=True)
+        self.min_delta = abs(
+            real_in_range(
+                "min_delta",
+                min_delta,
+                -math.inf,
+                math.inf,
+                low_open=True,
+                high_open=True,
             )
-        if watch is not None and not isinstance(watch, GradientWatch):
-            raise TypeError(
-                "Argument `watch` must be a keras_trainwatch.GradientWatch or "
-                f"None. Received: watch of type {type(watch).__name__}"
-            )
-        react_to = tuple(react_to)
-        unknown = [kind for kind in react_to if kind not in KINDS]
-        if unknown:
-            raise ValueError(
-                "Invalid value received for argument `react_to`. Expected "
-                f"finding kinds among {KINDS}. Received: react_to={react_to!r}"
-            )
-        super().__init__(
-            monitor=monitor or "val_loss",
-            factor=factor,
-            patience=patience,
-            verbose=verbose,
-            mode=mode,
-            min_delta=min_delta,
-            cooldown=cooldown,
-            min_lr=min_lr,
         )
+        self.mode = one_of("mode", mode, ("auto", "min", "max"))
         self.monitor = monitor
-        self.watch = watch
-        self.react_to = react_to
+        self.verbose = verbose
+        self.watch = instance_of(
+            "watch",
+            watch,
+            GradientWatch,
+            "a keras_trainwatch.GradientWatch or None",
+        )
+        self.react_to = all_among("react_to", react_to, KINDS)
         self.rollback = bool(rollback)
-        self.max_rollbacks = int(max_rollbacks)
+        self.max_rollbacks = integer_at_least("max_rollbacks", max_rollbacks, 1)
         self.rollback_dir = (
             None if rollback_dir is None else os.fspath(rollback_dir)
         )
         self.backup_dir = None if backup_dir is None else os.fspath(backup_dir)
         self.reductions: list[Reduction] = []
-        self.rollbacks = 0
-        self._rolled_back_at = None
+        self._rollback = Rollback(self.max_rollbacks, self.rollback_dir)
+        self._state_file = (
+            None if self.backup_dir is None else ReducerStateFile(self.backup_dir)
+        )
         self._epoch = 0
-        self._snapshot: HealthySnapshot | None = None
+        self._plateau = PlateauCounter(
+            "min", self.min_delta, self.patience, self.cooldown
+        )
+        self._direction_known = self.mode != "auto"
+        if self._direction_known:
+            self._plateau.mode = self.mode
+        # The loss is checked after every execution of the train function
+        # (not in a batch callback, which would make Keras convert the logs
+        # of every step), and only when rolling back.
+        self._loss_check = TrainStepHook(self._check_loss)
         if watch is not None:
             watch.subscribe(self._on_findings)
-        if self.rollback:
-            # Checking the loss after every step needs a batch hook; define
-            # it only then, so that Keras keeps dispatching batch callbacks
-            # asynchronously otherwise.
-            self.on_train_batch_end = self._check_loss
+
+    # --- plateau state, as ReduceLROnPlateau exposes it -------------------
+
+    @property
+    def best(self) -> float | None:
+        """The best monitored value so far."""
+        return self._plateau.best
+
+    @best.setter
+    def best(self, value):
+        self._plateau.best = value
+
+    @property
+    def wait(self) -> int:
+        """Epochs without improvement so far."""
+        return self._plateau.wait
+
+    @wait.setter
+    def wait(self, value):
+        self._plateau.wait = value
+
+    @property
+    def cooldown_counter(self) -> int:
+        """Epochs of cooldown left."""
+        return self._plateau.cooldown_counter
+
+    @cooldown_counter.setter
+    def cooldown_counter(self, value):
+        self._plateau.cooldown_counter = value
+
+    def in_cooldown(self) -> bool:
+        """Whether a recent reduction still holds further ones back."""
+        return self._plateau.in_cooldown()
+
+    @property
+    def rollbacks(self) -> int:
+        """Rollbacks in the current `fit`."""
+        return self._rollback.count
 
     # --- training lifecycle ------------------------------------------------
 
     def on_train_begin(self, logs=None):
-        self._reset()
-        self.rollbacks = 0
+        self._plateau.reset()
         retrace = False
         for optimizer in optimizers_of(self.model):
             retrace |= LearningRateHandle(optimizer).prepare()
@@ -211,11 +259,12 @@ class AutoLRReducer(keras.callbacks.ReduceLROnPlateau):
             self.model.make_train_function(force=True)
         self._restore_state()
         if self.rollback:
-            self._snapshot = HealthySnapshot(self.model, self.rollback_dir)
-            self._snapshot.take()
+            self._rollback.start(self.model)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
+        if self.rollback:
+            self._loss_check.install(self.model)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
@@ -236,46 +285,52 @@ class AutoLRReducer(keras.callbacks.ReduceLROnPlateau):
             )
         elif current is not None:
             self._count_plateau(epoch, float(current))
-        elif self.in_cooldown():
+        else:
             # No metric to watch: cooldown still counts epochs.
-            self.cooldown_counter -= 1
+            self._plateau.tick_cooldown()
         logs[f"{LOG_PREFIX}reductions"] = float(len(self.reductions))
         logs[f"{LOG_PREFIX}rollbacks"] = float(self.rollbacks)
         self._write_learning_rates(self._current_step())
         if self.rollback and _finite(logs.get("loss")):
-            self._snapshot.take()
+            self._rollback.checkpoint()
         self._save_state()
 
     def on_train_end(self, logs=None):
         # Reached only when fit ends normally: an interrupted run keeps its
         # state file for the next fit to resume from.
-        if self.backup_dir is not None:
-            path = os.path.join(self.backup_dir, STATE_FILE)
-            if os.path.exists(path):
-                os.remove(path)
-        if self._snapshot is not None:
-            self._snapshot.discard()
-            self._snapshot = None
+        self._loss_check.remove(self.model)
+        if self._state_file is not None:
+            self._state_file.delete()
+        self._rollback.finish()
 
     # --- plateau -----------------------------------------------------------
 
     def _count_plateau(self, epoch, current):
-        if self.monitor_op is None:
-            self._set_monitor_op()
-        if self.in_cooldown():
-            self.cooldown_counter -= 1
-            self.wait = 0
-        if self._is_improvement(current, self.best):
-            self.best = current
-            self.wait = 0
-        elif not self.in_cooldown():
-            self.wait += 1
-            if self.wait >= self.patience:
-                self._reduce(
-                    epoch,
-                    self._current_step(),
-                    f"no improvement of {self.monitor} for {self.wait} epochs",
-                )
+        if not self._direction_known:
+            self._plateau.mode = self._auto_mode()
+            self._direction_known = True
+        if self._plateau.update(current):
+            self._reduce(
+                epoch,
+                self._current_step(),
+                f"no improvement of {self.monitor} for {self.wait} epochs",
+            )
+
+    def _auto_mode(self):
+        """`mode="auto"`, resolved as `ReduceLROnPlateau` resolves it."""
+        name = self.monitor.removeprefix("val_")
+        direction = _keras_compat.metric_direction(self.model, name)
+        if direction is None and name == "loss":
+            direction = "down"
+        if direction is None:
+            raise ValueError(
+                f"AutoLRReducer callback received monitor={self.monitor}, but "
+                "Keras isn't able to automatically determine whether that "
+                "metric should be maximized or minimized. Pass `mode='max'` "
+                "in order to monitor based on the highest metric value, or "
+                "pass `mode='min'` in order to use the lowest value."
+            )
+        return "max" if direction == "up" else "min"
 
     # --- findings and rollbacks --------------------------------------------
 
@@ -289,25 +344,28 @@ class AutoLRReducer(keras.callbacks.ReduceLROnPlateau):
         if not relevant or self.in_cooldown():
             return
         first = relevant[0]
-        reason = f"{first.kind.replace('_', ' ')} in layer {first.layer}"
+        where = "the loss" if first.layer is None else f"layer {first.layer}"
+        reason = f"{first.kind.replace('_', ' ')} in {where}"
         if len(relevant) > 1:
             reason += f" (and {len(relevant) - 1} more finding(s))"
         self._reduce(self._epoch, record.step, reason)
 
-    def _check_loss(self, batch, logs=None):
+    def _check_loss(self, logs):
         loss = (logs or {}).get("loss")
+        if loss is None or _finite(_as_float(loss)):
+            return
+        step = self._current_step()
         # The watch may have rolled back at this very step already (its
         # probe runs first): these logs predate that rollback.
-        if (
-            loss is not None
-            and not _finite(loss)
-            and self._current_step() != self._rolled_back_at
-        ):
-            self._roll_back(f"non-finite loss {loss} at batch {batch}")
+        if not self._rollback.already_done_at(step):
+            self._roll_back(f"non-finite loss at step {step}")
 
     def _roll_back(self, cause):
-        if self.rollbacks >= self.max_rollbacks:
-            self._snapshot.restore()
+        step = self._current_step()
+        # The snapshot holds older learning-rate variables: keep the current
+        # rates, which the reduction below then lowers.
+        rates = [(h, h.value()) for h in self._handles() if not h.is_schedule]
+        if not self._rollback.restore(step):
             LOGGER.error(
                 "AutoLRReducer: giving up after %d rollbacks: %s. The last "
                 "healthy weights are restored and training is stopped.",
@@ -316,14 +374,6 @@ class AutoLRReducer(keras.callbacks.ReduceLROnPlateau):
             )
             self.model.stop_training = True
             return
-        self.rollbacks += 1
-        step = self._current_step()
-        self._rolled_back_at = step
-        # The snapshot holds older learning-rate variables: keep the current
-        # rates, which the reduction below then lowers.
-        handles = self._handles()
-        rates = [(h, h.value()) for h in handles if not h.is_schedule]
-        self._snapshot.restore()
         for handle, rate in rates:
             handle.set(rate)
         self.model.reset_metrics()
@@ -353,8 +403,7 @@ class AutoLRReducer(keras.callbacks.ReduceLROnPlateau):
             self._announce(reduction, several=len(self._handles()) > 1)
         self.reductions.extend(reduced)
         if reduced:
-            self.cooldown_counter = self.cooldown
-            self.wait = 0
+            self._plateau.reduced()
         return bool(reduced)
 
     def _announce(self, reduction, several):
@@ -366,20 +415,14 @@ class AutoLRReducer(keras.callbacks.ReduceLROnPlateau):
             reduction.reason,
         )
         if self.verbose > 0:
-            io_utils.print_msg(
+            _keras_compat.print_msg(
                 f"\nEpoch {reduction.epoch + 1}: AutoLRReducer reducing{name} "
                 f"learning rate to {reduction.new_lr}."
             )
         writer = self._summary_writer()
-        if writer is not None:
-            step = reduction.step
-            writer.write_text(
-                "learning_rate/reductions",
-                f"epoch {reduction.epoch}, step {step}: {name.strip() or 'learning rate'} "
-                f"{reduction.old_lr:g} -> {reduction.new_lr:g} ({reduction.reason})",
-                step,
-            )
-            self._write_learning_rates(step)
+        if writer is not None and reduction.step is not None:
+            writer.write_reduction(reduction)
+            self._write_learning_rates(reduction.step)
 
     def _handles(self):
         optimizers = optimizers_of(self.model)
@@ -394,20 +437,19 @@ class AutoLRReducer(keras.callbacks.ReduceLROnPlateau):
     def _summary_writer(self):
         return None if self.watch is None else self.watch.summary_writer
 
-    def _current_step(self):
+    def _current_step(self) -> int | None:
         optimizers = optimizers_of(self.model)
         if optimizers:
-            return int(keras.ops.convert_to_numpy(optimizers[0].iterations))
-        return -1 if self.watch is None else self.watch.step
+            return optimizer_step(optimizers[0])
+        return None if self.watch is None else self.watch.step
 
     def _write_learning_rates(self, step):
         writer = self._summary_writer()
-        if writer is None or step < 0:
+        if writer is None or step is None:
             return
-        for handle in self._handles():
-            writer.write_scalar(
-                f"learning_rate/{handle.name}", handle.value(), step
-            )
+        writer.write_learning_rates(
+            {handle.name: handle.value() for handle in self._handles()}, step
+        )
 
     # --- state that survives an interruption ------------------------------
 
@@ -425,22 +467,13 @@ class AutoLRReducer(keras.callbacks.ReduceLROnPlateau):
         }
 
     def _save_state(self):
-        if self.backup_dir is None or not writes_summaries(self.model):
-            return
-        os.makedirs(self.backup_dir, exist_ok=True)
-        path = os.path.join(self.backup_dir, STATE_FILE)
-        with open(path + ".tmp", "w") as file:
-            json.dump(self.state(), file)
-        os.replace(path + ".tmp", path)
+        if self._state_file is not None and writes_summaries(self.model):
+            self._state_file.save(self.state())
 
     def _restore_state(self):
-        if self.backup_dir is None:
+        state = None if self._state_file is None else self._state_file.load()
+        if state is None:
             return
-        path = os.path.join(self.backup_dir, STATE_FILE)
-        if not os.path.exists(path):
-            return
-        with open(path) as file:
-            state = json.load(file)
         self.best = state["best"]
         self.wait = state["wait"]
         self.cooldown_counter = state["cooldown_counter"]
@@ -457,32 +490,14 @@ class AutoLRReducer(keras.callbacks.ReduceLROnPlateau):
     # --- copying -------------------------------------------------------------
 
     def __deepcopy__(self, memo):
-        return deepcopy_without(self, memo, unbound=("_model", "_snapshot"))
+        twin = deepcopy_without(self, memo, unbound=("_model", "_loss_check"))
+        twin._loss_check = TrainStepHook(twin._check_loss)
+        return twin
 
 
 def _finite(value) -> bool:
     return value is not None and math.isfinite(float(value))
 
 
-def _check_number(name, value, allowed, ok):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not ok(value)
-    ):
-        raise ValueError(
-            f"Invalid value received for argument `{name}`. Expected "
-            f"{allowed}. Received: {name}={value!r}"
-        )
-
-
-def _check_int(name, value, minimum):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < minimum
-    ):
-        raise ValueError(
-            f"Invalid value received for argument `{name}`. Expected an "
-            f"integer >= {minimum}. Received: {name}={value!r}"
-        )
+def _as_float(value) -> float:
+    return float(keras.ops.convert_to_numpy(value).item())

@@ -86,3 +86,80 @@ class HealthySnapshot:
         self.taken = False
         if self._path is not None and os.path.exists(self._path):
             os.remove(self._path)
+
+
+class Rollback:
+    """Rolling back to the last healthy state, a bounded number of times.
+
+    Keras keeps `TerminateOnNaN` and `BackupAndRestore` apart; this is the
+    piece of `AutoLRReducer` that remembers the last healthy state, restores
+    it when training turns non-finite, and gives up after `max_rollbacks`.
+
+    Args:
+        max_rollbacks: Integer >= 1. Rollbacks allowed in one `fit`.
+        directory: `None` to keep the snapshot in memory, or a directory to
+            keep it on disk.
+
+    Example:
+
+    ```python
+    rollback = Rollback(max_rollbacks=3)
+    rollback.start(model)           # on_train_begin
+    rollback.checkpoint()           # after a healthy epoch
+    if not rollback.restore(step):  # training turned NaN at `step`
+        model.stop_training = True  # gave up: healthy weights restored
+    ```
+    """
+
+    def __init__(self, max_rollbacks: int, directory: str | None = None):
+        self.max_rollbacks = max_rollbacks
+        self.directory = directory
+        self.count = 0
+        self.last_step: int | None = None
+        self._snapshot: HealthySnapshot | None = None
+
+    def start(self, model: keras.Model) -> None:
+        """Starts a `fit`: counts from zero and takes the first snapshot."""
+        self.count = 0
+        self.last_step = None
+        self._snapshot = HealthySnapshot(model, self.directory)
+        self._snapshot.take()
+
+    def checkpoint(self) -> None:
+        """Takes the current state as the last healthy one."""
+        if self._snapshot is not None:
+            self._snapshot.take()
+
+    def already_done_at(self, step: int) -> bool:
+        """Whether a rollback already happened at this step (two signals of
+        the same failure, e.g. the probe and the step's loss)."""
+        return self.last_step == step
+
+    def restore(self, step: int) -> bool:
+        """Restores the last healthy state.
+
+        Args:
+            step: The training step at which training failed.
+
+        Returns:
+            `True` for a rollback within `max_rollbacks` (counted), `False`
+            when the budget is spent (the state is restored all the same, and
+            the caller should stop training).
+        """
+        self._snapshot.restore()
+        if self.count >= self.max_rollbacks:
+            return False
+        self.count += 1
+        self.last_step = step
+        return True
+
+    def finish(self) -> None:
+        """Ends the `fit`: frees the snapshot."""
+        if self._snapshot is not None:
+            self._snapshot.discard()
+            self._snapshot = None
+
+    def __deepcopy__(self, memo):
+        twin = Rollback(self.max_rollbacks, self.directory)
+        memo[id(self)] = twin
+        return twin

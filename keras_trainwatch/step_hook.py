@@ -11,27 +11,30 @@ the step, before the next one starts.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import keras
 
 
 class TrainStepHook:
-    """Calls `after_execution()` after every call of `model.train_function`.
+    """Calls `after_execution(logs)` after every call of
+    `model.train_function`.
 
     Args:
-        after_execution: Called with no arguments after each execution.
+        after_execution: Called after each execution with the logs the train
+            function returned (tensors, still on the device).
 
     Example:
 
     ```python
-    hook = TrainStepHook(lambda: print("a step ran"))
+    hook = TrainStepHook(lambda logs: print("a step ran"))
     hook.install(model)   # in on_epoch_begin: fit has made its train function
     ...
     hook.remove(model)    # in on_train_end
     ```
     """
 
-    def __init__(self, after_execution: Callable[[], None]):
+    def __init__(self, after_execution: Callable[[Any], None]):
         self._after_execution = after_execution
         self._wrapper = None
 
@@ -46,7 +49,7 @@ class TrainStepHook:
         def train_function(iterator):
             logs = current(iterator)
             if hook._wrapper is train_function:
-                hook._after_execution()
+                hook._after_execution(logs)
             return logs
 
         train_function.wrapped = current

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import collections
 import logging
-import numbers
 import os
 from collections.abc import Callable
 from typing import Any
 
 import keras
 
+from keras_trainwatch import _keras_compat
+from keras_trainwatch._validation import optional_positive_int
 from keras_trainwatch.copying import deepcopy_without
 from keras_trainwatch.detectors import (
     DeadReluDetector,
@@ -17,17 +19,14 @@ from keras_trainwatch.detectors import (
     VanishingGradientDetector,
 )
 from keras_trainwatch.findings import Finding
-from keras_trainwatch.probe import GradientProbe
-from keras_trainwatch.probe_data import ProbeBatch
-from keras_trainwatch.reporting import (
-    FindingLedger,
-    OnFinding,
-    act_on,
-    check_on_finding,
-)
-from keras_trainwatch.stats import ProbeRecord
+from keras_trainwatch.learning_rate import optimizer_step
+from keras_trainwatch.ledger import FindingLedger
+from keras_trainwatch.on_finding import OnFinding, act_on, check_on_finding
+from keras_trainwatch.probe import GradientProbe, MissingLossError, ProbeBatch
+from keras_trainwatch.records import ProbeRecord
+from keras_trainwatch.schedule import ProbeSchedule
 from keras_trainwatch.step_hook import TrainStepHook
-from keras_trainwatch.tensorboard import ProbeSummaryWriter
+from keras_trainwatch.tensorboard.writer import ProbeSummaryWriter
 
 LOGGER = logging.getLogger("keras_trainwatch")
 
@@ -111,10 +110,16 @@ class GradientWatch(keras.callbacks.Callback):
             `model.stop_training`), `"raise"` (raise
             `TrainingPathologyError`), or a callable that receives the
             `Finding`.
+        keep_records: How many of the latest `ProbeRecord`s to keep in
+            `records`: an integer >= 1 (default 100) or `None` for all of
+            them. The detectors keep what they need on their own, and the
+            full history is in the TensorBoard event files with `log_dir`,
+            so memory stays bounded however long the run.
 
     Attributes:
         findings: List of `Finding`s, each reported once and then updated.
-        records: List of `ProbeRecord`s, one per probe.
+        records: The latest `ProbeRecord`s (see `keep_records`), oldest
+            first.
     """
 
     def __init__(
@@ -129,22 +134,12 @@ class GradientWatch(keras.callbacks.Callback):
         exploding_growth: float = 100.0,
         dead_fraction: float = 0.5,
         on_finding: OnFinding = "warn",
+        keep_records: int | None = 100,
     ):
         super().__init__()
-        if every_n_steps is not None and (
-            isinstance(every_n_steps, bool)
-            or not isinstance(every_n_steps, numbers.Integral)
-            or every_n_steps < 1
-        ):
-            raise ValueError(
-                "Invalid value received for argument `every_n_steps`. "
-                "Expected None (probe every epoch) or an integer >= 1. "
-                f"Received: every_n_steps={every_n_steps!r}"
-            )
-        self.every_n_steps = (
-            None if every_n_steps is None else int(every_n_steps)
-        )
+        self.schedule = ProbeSchedule(every_n_steps)
         self.on_finding = check_on_finding(on_finding)
+        self.keep_records = optional_positive_int("keep_records", keep_records)
         self.detectors = (
             VanishingGradientDetector(
                 max_ratio=vanishing_ratio,
@@ -157,20 +152,31 @@ class GradientWatch(keras.callbacks.Callback):
         )
         self.probe_batch = ProbeBatch.from_data(probe_data)
         self.log_dir = None if log_dir is None else os.fspath(log_dir)
-        self._summary_writer = None
+        self._summary_writer: ProbeSummaryWriter | None = None
         self._probe: GradientProbe | None = None
         self._probe_key: tuple | None = None
-        self._ledger = FindingLedger()
-        self.records: list[ProbeRecord] = []
         self._listeners: list[Callable] = []
-        self._disabled = False
         self._epoch = 0
-        self._step = 0
-        self._epoch_start_step = 0
-        self._last_probe_step: int | None = None
         self._fit_started = False
-        self._executions = 0
-        self._step_hook = TrainStepHook(self._probe_if_due)
+        self._step_hook = TrainStepHook(self._after_execution)
+        self._forget_run()
+
+    def _forget_run(self):
+        self._ledger = FindingLedger()
+        self.records: collections.deque[ProbeRecord] = collections.deque(
+            maxlen=self.keep_records
+        )
+        window = max(detector.history_size for detector in self.detectors)
+        self._recent: collections.deque[ProbeRecord] = collections.deque(
+            maxlen=window
+        )
+        self._last_record: ProbeRecord | None = None
+        self._disabled = False
+
+    @property
+    def every_n_steps(self) -> int | None:
+        """Probe every this many steps, or `None` for every epoch end."""
+        return self.schedule.every_n_steps
 
     @property
     def findings(self) -> list[Finding]:
@@ -180,12 +186,26 @@ class GradientWatch(keras.callbacks.Callback):
     @property
     def step(self) -> int:
         """The global training step as of the latest callback."""
-        return self._step
+        return self.schedule.step
+
+    @property
+    def last_record(self) -> ProbeRecord | None:
+        """The latest probe's record (`None` before the first probe)."""
+        return self._last_record
+
+    @property
+    def writes_summaries(self) -> bool:
+        """Whether this process writes TensorBoard summaries (`log_dir` is
+        set, and it is the chief under a multi-worker strategy)."""
+        return self.log_dir is not None and (
+            self._model is None or writes_summaries(self.model)
+        )
 
     @property
     def summary_writer(self) -> ProbeSummaryWriter | None:
-        """The TensorBoard writer (`None` without `log_dir`), so that other
-        callbacks can add to the same run."""
+        """The TensorBoard writer, open during `fit` when
+        `writes_summaries`, else `None`; other callbacks add to the same
+        run through it."""
         return self._summary_writer
 
     def subscribe(
@@ -215,38 +235,35 @@ class GradientWatch(keras.callbacks.Callback):
         if model is not getattr(self, "_model", None):
             # Findings and records of another model mean nothing for this one
             # (a tuner's next trial, a deep copy attached to a new model).
-            self._ledger = FindingLedger()
-            self.records = []
+            self._forget_run()
         super().set_model(model)
         # Recompiling changes the loss, optimizer and trainable variables
         # the compiled probe was traced with.
         key = (
             id(model),
             id(getattr(model, "optimizer", None)),
-            id(getattr(model, "_compile_loss", None)),
+            id(_keras_compat.compiled_loss(model)),
         )
         if self._probe is None or key != self._probe_key:
             self._build_probe()
             self._probe_key = key
 
     def _build_probe(self):
-        if (
-            self.log_dir is not None
-            and self._summary_writer is None
-            and writes_summaries(self.model)
-        ):
-            self._summary_writer = ProbeSummaryWriter(self.log_dir)
-        hook = (
-            None
-            if self._summary_writer is None
-            else self._summary_writer.write_gradient_histograms
-        )
+        model, batch = self.model, self.probe_batch
         try:
-            self._ensure_built()
+            if _keras_compat.needs_build(model):
+                # Built here the way fit would build it while tracing its
+                # first step; built inside the probe's trace, a multi-output
+                # loss would make TensorFlow trace the probe a second time.
+                _keras_compat.build_like_fit(
+                    model, (batch.x, batch.y, batch.sample_weight)
+                )
             probe = GradientProbe(
-                self.model, self.probe_batch, gradient_hook=hook
+                model, batch, histograms=self.writes_summaries
             )
             probe.trace()
+        except MissingLossError:
+            raise
         except (
             ValueError,
             TypeError,
@@ -254,45 +271,14 @@ class GradientWatch(keras.callbacks.Callback):
             IndexError,
             RuntimeError,
         ) as error:
-            if "No loss to compute" in str(error):
-                raise ValueError(
-                    "GradientWatch measures the gradients of the model's own "
-                    f"loss, and model '{self.model.name}' has none: compile "
-                    "it with `loss=` (a model with a custom `train_step` must "
-                    "still be compiled with the loss it minimizes, or add it "
-                    "with `add_loss`)."
-                ) from error
             raise ValueError(
                 "Argument `probe_data` does not fit the model "
-                f"'{self.model.name}': computing its loss and gradients "
+                f"'{model.name}': computing its loss and gradients "
                 f"failed with {type(error).__name__}: {error}"
             ) from error
         self._probe = probe
         self._disabled = False  # a new probe gets a new chance
         self._announce_layout(probe)
-
-    def _ensure_built(self):
-        """Builds what TensorFlow's `fit` would only build while tracing its
-        first training step (the layers of a subclassed model, the compiled
-        loss and metrics), the way Keras builds it under a distribution
-        strategy: symbolically, on the shapes of a batch. This creates the
-        same variables, in the same order, with the same initial values, so
-        that the initial probe can run."""
-        model, batch = self.model, self.probe_batch
-        compile_parts = [
-            getattr(model, name, None)
-            for name in ("_compile_loss", "_compile_metrics")
-        ]
-        if all(layer.built for layer in model._flatten_layers()) and all(
-            part is None or part.built for part in compile_parts
-        ):
-            return
-        # This also builds the compiled loss (a multi-output loss creates
-        # its per-output trackers when built): built inside the probe's
-        # trace, it would make TensorFlow trace the probe a second time.
-        model._symbolic_build(
-            data_batch=(batch.x, batch.y, batch.sample_weight)
-        )
 
     def _announce_layout(self, probe):
         layout = probe.layout
@@ -314,15 +300,18 @@ class GradientWatch(keras.callbacks.Callback):
             )
 
     def on_train_begin(self, logs=None):
-        self._step = self._read_iterations()
-        self._epoch_start_step = self._step
+        self.schedule.start_fit(self._optimizer_step())
         self._fit_started = False
+        if self.writes_summaries and self._summary_writer is None:
+            self._summary_writer = ProbeSummaryWriter(self.log_dir)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
-        self._epoch_start_step = self._step
-        self._executions = 0
-        if self.every_n_steps is not None:
+        self.schedule.start_epoch(
+            (self.params or {}).get("steps"),
+            getattr(self.model, "steps_per_execution", 1) or 1,
+        )
+        if not self.schedule.per_epoch:
             # Here, not in on_train_begin: other callbacks may have had Keras
             # make a new train function there.
             self._step_hook.install(self.model)
@@ -330,31 +319,26 @@ class GradientWatch(keras.callbacks.Callback):
             self._fit_started = True
             self._run_probe()
 
-    def _probe_if_due(self):
-        self._executions += 1
-        steps_done = self._executions * getattr(
-            self.model, "steps_per_execution", 1
-        )
-        steps_per_epoch = (self.params or {}).get("steps")
-        if steps_per_epoch:
-            # The last execution of an epoch may run fewer steps.
-            steps_done = min(steps_done, steps_per_epoch)
-        self._step = self._epoch_start_step + steps_done
-        last = self._last_probe_step or 0
-        if self._step // self.every_n_steps > last // self.every_n_steps:
+    def _after_execution(self, logs=None):
+        if self.schedule.after_execution():
             self._run_probe()
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.every_n_steps is None:
-            self._step = self._read_iterations()
+        if self.schedule.end_epoch(self._optimizer_step()):
             self._run_probe()
-        if logs is not None and self.records:
+        if logs is not None and self._last_record is not None:
             logs.update(self.summary_logs())
 
     def on_train_end(self, logs=None):
         self._step_hook.remove(self.model)
+        self.close()
+
+    def close(self) -> None:
+        """Closes the TensorBoard event file (done at the end of each `fit`;
+        the next `fit` opens a new one in the same run folder)."""
         if self._summary_writer is not None:
-            self._summary_writer.flush()
+            self._summary_writer.close()
+            self._summary_writer = None
 
     def summary_logs(self) -> dict[str, float]:
         """The latest probe's summary, as put into the `logs` dict.
@@ -365,7 +349,7 @@ class GradientWatch(keras.callbacks.Callback):
             per-layer |g|/|w|), `gradient_watch/max_dead_fraction` and
             `gradient_watch/findings` (findings so far).
         """
-        record = self.records[-1]
+        record = self._last_record
         relative = [layer.relative_grad for layer in record.layers]
         return {
             f"{LOG_PREFIX}grad_norm": record.grad_norm,
@@ -386,23 +370,27 @@ class GradientWatch(keras.callbacks.Callback):
                 "_step_hook",
             ),
         )
-        twin._step_hook = TrainStepHook(twin._probe_if_due)
+        twin._step_hook = TrainStepHook(twin._after_execution)
         return twin
 
-    def _read_iterations(self):
+    def _optimizer_step(self):
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is None:
-            return self._step
-        return int(keras.ops.convert_to_numpy(optimizer.iterations))
+            return self.schedule.step
+        return optimizer_step(optimizer)
 
     def _run_probe(self):
         if self._disabled or self._probe is None:
             return
-        self._last_probe_step = self._step
+        step = self.schedule.step
+        self.schedule.probed()
         try:
-            record = self._probe(self._epoch, self._step)
-            history = self.records
-            found = [f for d in self.detectors for f in d(record, history)]
+            record = self._probe(self._epoch, step)
+            found = [
+                finding
+                for detector in self.detectors
+                for finding in detector(record, tuple(self._recent))
+            ]
         except Exception as error:  # noqa: BLE001 -- see below
             # A monitoring callback must not crash the training it watches:
             # report the cause and stop probing, unless asked to raise.
@@ -413,15 +401,23 @@ class GradientWatch(keras.callbacks.Callback):
                 "GradientWatch: the probe failed at epoch %d, step %d and is "
                 "disabled for the rest of this run: %s: %s",
                 self._epoch,
-                self._step,
+                step,
                 type(error).__name__,
                 error,
             )
             return
+        self._last_record = record
         self.records.append(record)
+        self._recent.append(record)
         new = self._ledger.add(found)
         if self._summary_writer is not None:
             self._summary_writer.write_record(record)
+            if self._probe.last_histograms is not None:
+                self._summary_writer.write_histograms(
+                    self._probe.watched_variable_names,
+                    self._probe.last_histograms,
+                    step,
+                )
             self._summary_writer.write_findings(new)
         for finding in new:
             act_on(finding, self.on_finding, self.model)

@@ -13,4 +13,8 @@ if [[ $status -eq 5 ]]; then
   echo "run_tests.sh: pytest collected no tests; treating this as a failure." >&2
   exit 1
 fi
+if [[ $status -eq 0 && $# -eq 0 ]]; then
+  # The whole suite passed on the newest Keras: check the oldest one too.
+  ./scripts/check_oldest_keras.sh || exit 1
+fi
 exit $status

@@ -51,7 +51,7 @@ def main():
     if chromium is None:
         sys.exit("Needs Chromium: apt-get install chromium")
     if not os.path.isdir(os.path.join(args.log_dir, "vanishing")):
-        from keras_trainwatch.demo import run_demo
+        from keras_trainwatch.cli.demo import run_demo
 
         run_demo(log_dir=args.log_dir)
     expected = (

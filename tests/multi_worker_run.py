@@ -99,7 +99,7 @@ with open(result_path, "w") as file:
     json.dump(
         {
             "replicas": watch.probe.replicas,
-            "chief": watch.summary_writer is not None,
+            "chief": watch.writes_summaries,
             "findings": [[f.kind, f.layer, f.step] for f in watch.findings],
             "reductions": [[r.step, r.new_lr] for r in reducer.reductions],
             "records": len(watch.records),

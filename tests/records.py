@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keras_trainwatch.stats import (
+from keras_trainwatch.records import (
     DeadUnitStats,
     LayerStats,
     ProbeRecord,
@@ -18,12 +18,11 @@ def make_record(
     layer_stats = tuple(
         LayerStats(
             spec[0],
-            depth,
             (WeightStats(f"{spec[0]}/kernel", spec[1], spec[2], *spec[3:]),)
             if len(spec) > 3
             else (WeightStats(f"{spec[0]}/kernel", spec[1], spec[2], 0),),
         )
-        for depth, spec in enumerate(layers)
+        for spec in layers
     )
     dead_stats = tuple(
         DeadUnitStats(name, count, units, "activations")

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from keras_trainwatch.cli import main
-from keras_trainwatch.demo import SCENARIOS, run_demo
+from keras_trainwatch.cli.main import main
+from keras_trainwatch.cli.demo import SCENARIOS, run_demo
 
 
 @pytest.fixture(scope="module")

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 import keras_trainwatch as ktw
@@ -36,3 +38,23 @@ def test_str_has_message_and_remedy():
 def test_unknown_kind_is_rejected():
     with pytest.raises(ValueError, match="`kind`.*Received: kind='slow'"):
         ktw.Finding("slow", "dense", 0, 0, 1.0, 1.0, "msg")
+
+
+def test_a_later_non_finite_value_becomes_the_last_value():
+    first = ktw.Finding("exploding_gradients", "dense", 0, 0, 5.0, 1e3, "msg")
+    later = ktw.Finding(
+        "exploding_gradients", "dense", 1, 8, float("nan"), 1e3, "msg"
+    )
+    merged = first.seen_again(later)
+    assert merged.value == 5.0
+    assert math.isnan(merged.last_value)
+    assert merged.last_step == 8
+
+
+def test_a_model_wide_finding_has_no_layer():
+    finding = ktw.Finding(
+        "exploding_gradients", None, 0, 3, float("inf"), 0.0, "msg"
+    )
+    assert finding.layer is None
+    assert finding.where == "the loss"
+    assert finding.key == ("exploding_gradients", None)

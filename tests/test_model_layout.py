@@ -1,7 +1,7 @@
 import keras
 from conftest import mlp
 
-from keras_trainwatch.model_layout import (
+from keras_trainwatch.probe.layout import (
     ACTIVATIONS,
     GRADIENTS,
     ModelLayout,

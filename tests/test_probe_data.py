@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_trainwatch.probe_data import ProbeBatch
+from keras_trainwatch.probe import ProbeBatch
 
 
 def test_tuple_of_arrays_becomes_tensors_in_floatx():

@@ -503,7 +503,7 @@ def test_deepcopy_before_and_after_training_keeps_the_link_to_the_watch(digits):
     assert reducer_copy.watch is watch_copy
     assert reducer_copy.model is None and watch_copy.probe is None
     assert watch_copy._listeners[0].__self__ is reducer_copy
-    assert reducer_copy.on_train_batch_end.__self__ is reducer_copy
+    assert reducer_copy._loss_check._after_execution.__self__ is reducer_copy
     assert reducer_copy.reductions == reducer.reductions
     fresh = copy.deepcopy(ktw.AutoLRReducer(factor=0.5))
     assert fresh.factor == 0.5

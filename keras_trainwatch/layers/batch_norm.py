@@ -7,7 +7,7 @@ import numbers
 
 import keras
 
-from keras_trainwatch.layers.validation import (
+from keras_trainwatch._validation import (
     boolean,
     invalid,
     one_of,

@@ -7,7 +7,12 @@ import numbers
 
 import keras
 
-from keras_trainwatch.layers.validation import boolean, invalid, real_in_range
+from keras_trainwatch._validation import (
+    boolean,
+    integer_at_least,
+    invalid,
+    real_in_range,
+)
 
 _SPATIAL = {
     1: keras.layers.SpatialDropout1D,
@@ -83,12 +88,8 @@ class DropoutConfig:
                     f"Received: noise_shape={self.noise_shape!r}"
                 )
             object.__setattr__(self, "noise_shape", shape)
-        if self.seed is not None and (
-            isinstance(self.seed, bool)
-            or not isinstance(self.seed, numbers.Integral)
-            or self.seed < 0
-        ):
-            raise invalid("seed", "None or an integer >= 0", self.seed)
+        if self.seed is not None:
+            integer_at_least("seed", self.seed, 0)
 
     def build(self, rank: int | None = None, name: str | None = None):
         """Creates the layer.

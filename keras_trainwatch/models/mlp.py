@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import keras
 
-from keras_trainwatch.models.hidden import (
+from keras_trainwatch.models.assembly import (
     dense_blocks,
     finish,
     flat_input,

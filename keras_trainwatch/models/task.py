@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from keras_trainwatch.layers.validation import one_of, positive_int
+from keras_trainwatch._validation import one_of, positive_int
 
 TASKS = {
     # task: (output activation, loss, metrics)

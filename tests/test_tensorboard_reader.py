@@ -2,7 +2,7 @@ import pytest
 from conftest import compiled, mlp
 
 import keras_trainwatch as ktw
-from keras_trainwatch.event_reader import read_runs
+from keras_trainwatch.tensorboard.reader import read_runs
 
 
 def test_reads_back_findings_and_series_of_every_run(digits, tmp_path):

@@ -12,12 +12,11 @@ import dataclasses
 from typing import Any
 
 import keras
-from keras.src.models.functional import Functional
+
+from keras_trainwatch import _keras_compat
+from keras_trainwatch.records import ACTIVATIONS, GRADIENTS, DeadUnitSource
 
 _RELU_ACTIVATION_NAMES = frozenset({"relu", "relu6"})
-
-ACTIVATIONS = "activations"
-GRADIENTS = "gradients"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +55,7 @@ class ReluLayer:
     name: str
     layer: keras.layers.Layer
     units: int
-    source: str
+    source: DeadUnitSource
     channel_axis: int = -1
     output: Any = None
     kernel_index: int | None = None
@@ -163,7 +162,7 @@ class ModelLayout:
             for i, v in enumerate(variables)
         )
 
-        graph_io = _graph_io(model)
+        graph_io = _keras_compat.graph_io(model)
         graph_nodes = {} if graph_io is None else _nodes_in_graph(graph_io[1])
         relu_layers, unchecked, recurrent = [], [], []
         for name, layer in named_layers:
@@ -241,7 +240,7 @@ def _walk_layers(model):
     contains it and is not a model."""
 
     def walk(layer, prefix, owner):
-        for child in layer._flatten_layers(include_self=False, recursive=False):
+        for child in _keras_compat.child_layers(layer):
             name = f"{prefix}{child.name}"
             child_owner = owner or (
                 None if isinstance(child, keras.Model) else name
@@ -252,22 +251,6 @@ def _walk_layers(model):
     yield from walk(model, "", None)
 
 
-def _graph_io(model):
-    """The `(inputs, outputs)` of the model's functional graph, or `None`.
-
-    Only Sequential and functional models that keep Keras's own `call` are
-    followed: a subclass that overrides `call` may not run its graph.
-    """
-    if type(model).call is keras.Sequential.call:
-        try:
-            return model.inputs[0], model.outputs[0]
-        except (AttributeError, IndexError):
-            return None
-    if type(model).call is Functional.call:
-        return model.input, model.output
-    return None
-
-
 def _nodes_in_graph(graph_outputs):
     """Maps `id(layer)` to the Keras nodes (calls) of the layer in the graph
     that ends at `graph_outputs` (a layer shared within the graph has
@@ -276,8 +259,7 @@ def _nodes_in_graph(graph_outputs):
     seen_nodes = set()
     stack = list(keras.tree.flatten(graph_outputs))
     while stack:
-        operation, node_index, _ = stack.pop()._keras_history
-        node = operation._inbound_nodes[node_index]
+        operation, node = _keras_compat.producer(stack.pop())
         if id(node) in seen_nodes:
             continue
         seen_nodes.add(id(node))

@@ -11,7 +11,11 @@ from tensorboard.backend.event_processing.event_accumulator import (
 from tensorboard.util import tensor_util
 
 from keras_trainwatch.findings import Finding
-from keras_trainwatch.tensorboard import FINDING_COLUMNS, FINDINGS_TAG, RUN_NAME
+from keras_trainwatch.tensorboard.tags import (
+    FINDING_COLUMNS,
+    FINDINGS_TAG,
+    RUN_NAME,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +91,7 @@ def _finding(row):
     cells = dict(zip(FINDING_COLUMNS, (c.decode("utf-8") for c in row)))
     return Finding(
         kind=cells["kind"],
-        layer=cells["layer"],
+        layer=cells["layer"] or None,
         epoch=int(cells["epoch"]),
         step=int(cells["step"]),
         value=float(cells["value"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from keras_trainwatch.event_reader import WatchedRun
+from keras_trainwatch.tensorboard.reader import WatchedRun
 
 
 def findings_table(runs: Sequence[WatchedRun]) -> str:

@@ -1,20 +1,22 @@
-"""Keeping findings once each, and acting on the new ones."""
+"""What the watch does with a new finding: warn, stop, raise, or call the
+user's function."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from typing import Union
+from collections.abc import Callable
+from typing import Literal, Union
 
 import keras
 
+from keras_trainwatch._validation import invalid
 from keras_trainwatch.findings import Finding
 
 LOGGER = logging.getLogger("keras_trainwatch")
 
 ON_FINDING_MODES = ("warn", "stop", "raise")
 
-OnFinding = Union[str, Callable[[Finding], object]]
+OnFinding = Union[Literal["warn", "stop", "raise"], Callable[[Finding], object]]
 
 
 class TrainingPathologyError(RuntimeError):
@@ -27,46 +29,6 @@ class TrainingPathologyError(RuntimeError):
     def __init__(self, finding: Finding):
         super().__init__(str(finding))
         self.finding = finding
-
-
-class FindingLedger:
-    """The findings of a run, each kept once.
-
-    A finding whose `key` (kind, layer) was seen before updates the earlier
-    record instead of being added again.
-
-    Example:
-
-    ```python
-    ledger = FindingLedger()
-    new = ledger.add(detector(record, history))
-    ```
-    """
-
-    def __init__(self):
-        self.findings: list[Finding] = []
-        self._position: dict[tuple[str, str], int] = {}
-
-    def add(self, findings: Iterable[Finding]) -> list[Finding]:
-        """Records findings from one probe.
-
-        Args:
-            findings: What the detectors found at this probe.
-
-        Returns:
-            The findings not seen before, in order.
-        """
-        new = []
-        for finding in findings:
-            position = self._position.get(finding.key)
-            if position is None:
-                self._position[finding.key] = len(self.findings)
-                self.findings.append(finding)
-                new.append(finding)
-            else:
-                earlier = self.findings[position]
-                self.findings[position] = earlier.seen_again(finding)
-        return new
 
 
 def check_on_finding(on_finding: OnFinding) -> OnFinding:
@@ -84,10 +46,10 @@ def check_on_finding(on_finding: OnFinding) -> OnFinding:
     """
     if callable(on_finding) or on_finding in ON_FINDING_MODES:
         return on_finding
-    raise ValueError(
-        "Invalid value received for argument `on_finding`. Expected one of "
-        f"{ON_FINDING_MODES} or a callable taking a Finding. "
-        f"Received: on_finding={on_finding!r}"
+    raise invalid(
+        "on_finding",
+        f"one of {ON_FINDING_MODES} or a callable taking a Finding",
+        on_finding,
     )
 
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Literal
+
+DeadUnitSource = Literal["activations", "gradients"]
+ACTIVATIONS: DeadUnitSource = "activations"
+GRADIENTS: DeadUnitSource = "gradients"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,12 +42,10 @@ class LayerStats:
     Args:
         name: The layer's name (`"outer/inner"` for a layer inside a nested
             model).
-        depth: Position among the watched layers, 0 being nearest the input.
         weights: The statistics of each of the layer's trainable variables.
     """
 
     name: str
-    depth: int
     weights: tuple[WeightStats, ...]
 
     @property
@@ -84,7 +87,7 @@ class DeadUnitStats:
     name: str
     dead_units: int
     units: int
-    source: str
+    source: DeadUnitSource
 
     @property
     def dead_fraction(self) -> float:
@@ -103,8 +106,9 @@ class TimeGradientStats:
 
     Args:
         name: The recurrent layer's name.
-        steps: Steps of the input sequence (0 when not measured: a masked
-            input, whose padding differs from sample to sample).
+        steps: Steps of the input sequence, or `None` when not measured (a
+            masked input, whose padding differs from sample to sample, or a
+            layer off the loss's path).
         early_grad: Mean gradient norm (over batch and features) at the
             first tenth of the steps, in reading order.
         late_grad: The same at the last tenth.
@@ -112,7 +116,7 @@ class TimeGradientStats:
     """
 
     name: str
-    steps: int
+    steps: int | None
     early_grad: float
     late_grad: float
     gated: bool = False
@@ -132,7 +136,7 @@ class ProbeRecord:
         step: Global training step (optimizer updates so far) at the probe.
         loss: The model's compiled loss on the probe batch, in training mode.
         layers: Statistics of the layers with trainable weights, ordered from
-            the input (depth 0) to the output.
+            the input to the output.
         dead_units: Dead-unit statistics of every ReLU-activated layer that
             could be checked.
         time_gradients: Early-versus-late gradient of every recurrent layer

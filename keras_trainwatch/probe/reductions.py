@@ -74,7 +74,7 @@ def dead_units_from_gradients(kernel_grad, bias_grad):
 
 
 def early_and_late(sequence_grad, backwards):
-    """`[steps, early, late]`: the number of steps, and the mean per-step
+    """`(steps, early, late)`: the number of steps, and the mean per-step
     gradient norm (over the whole batch) at the first and last tenth of the
     steps, in the order the layer reads the sequence."""
     squares = tf.reduce_sum(
@@ -85,8 +85,31 @@ def early_and_late(sequence_grad, backwards):
         per_step = tf.reverse(per_step, axis=[0])
     steps = tf.size(per_step)
     tenth = tf.maximum(steps // 10, 1)
-    return [
+    return (
         tf.cast(steps, tf.float32),
         tf.reduce_mean(per_step[:tenth]),
         tf.reduce_mean(per_step[steps - tenth :]),
-    ]
+    )
+
+
+HISTOGRAM_BINS = 30
+
+
+def histogram_buckets(tensor, bins: int = HISTOGRAM_BINS):
+    """The histogram of the finite entries of `tensor` in TensorBoard's
+    format: `(bins, 3)` float64 rows `[left_edge, right_edge, count]`.
+
+    Computed on the device so that only the buckets reach the host.
+    """
+    values = tf.reshape(tf.cast(tensor, tf.float64), [-1])
+    values = tf.boolean_mask(values, tf.math.is_finite(values))
+    empty = tf.equal(tf.size(values), 0)
+    low = tf.where(empty, tf.constant(0.0, tf.float64), tf.reduce_min(values))
+    high = tf.where(empty, tf.constant(0.0, tf.float64), tf.reduce_max(values))
+    # A single value gets a unit-wide range around it, as TensorBoard does.
+    same = tf.equal(low, high)
+    low = tf.where(same, low - 0.5, low)
+    high = tf.where(same, high + 0.5, high)
+    counts = tf.histogram_fixed_width(values, tf.stack([low, high]), nbins=bins)
+    edges = tf.linspace(low, high, bins + 1)
+    return tf.stack([edges[:-1], edges[1:], tf.cast(counts, tf.float64)], 1)

@@ -2,27 +2,13 @@ import keras
 import pytest
 
 import keras_trainwatch as ktw
-from keras_trainwatch.reporting import FindingLedger, act_on, check_on_finding
+from keras_trainwatch.on_finding import act_on, check_on_finding
 
 
 def finding(layer="dense", step=0, value=0.6):
     return ktw.Finding(
         "dead_relu", layer, 0, step, value, 0.5, f"Dead units in {layer}."
     )
-
-
-def test_ledger_returns_only_new_findings_and_updates_repeats():
-    ledger = FindingLedger()
-    assert ledger.add([finding("a"), finding("b")]) == [
-        finding("a"),
-        finding("b"),
-    ]
-    assert ledger.add([finding("a", step=5, value=0.9), finding("c")]) == [
-        finding("c")
-    ]
-    assert [f.layer for f in ledger.findings] == ["a", "b", "c"]
-    assert ledger.findings[0].occurrences == 2
-    assert ledger.findings[0].last_value == 0.9
 
 
 @pytest.mark.parametrize("bad", ["ignore", "", None, 3])

@@ -3,13 +3,12 @@ import math
 import pytest
 from records import make_record
 
-from keras_trainwatch.stats import LayerStats, WeightStats, relative
+from keras_trainwatch.records import LayerStats, WeightStats, relative
 
 
 def test_layer_norms_combine_the_weights_norms():
     layer = LayerStats(
         "dense",
-        0,
         (WeightStats("k", 3.0, 8.0, 0), WeightStats("b", 4.0, 6.0, 2)),
     )
     assert layer.grad_norm == pytest.approx(5.0)

@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.command == "demo":
-        from keras_trainwatch.demo import run_demo
+        from keras_trainwatch.cli.demo import run_demo
 
         _log_to(sys.stdout)
         run_demo(log_dir=args.log_dir, epochs=args.epochs, out=sys.stdout)
@@ -85,8 +85,8 @@ def _log_to(stream):
 
 
 def _report(logdir, plot):
-    from keras_trainwatch.event_reader import read_runs
-    from keras_trainwatch.report import findings_table, plot_gradient_flow
+    from keras_trainwatch.tensorboard.reader import read_runs
+    from keras_trainwatch.cli.report import findings_table, plot_gradient_flow
 
     try:
         runs = read_runs(logdir)

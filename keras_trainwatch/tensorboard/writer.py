@@ -14,55 +14,27 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import tensorflow as tf
-from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import summary as custom_scalar_summary
+from tensorboard.plugins.histogram import metadata as histogram_metadata
 
 from keras_trainwatch.findings import Finding
-from keras_trainwatch.stats import ProbeRecord
-
-RUN_NAME = "gradient_watch"
-FINDINGS_TAG = "findings"
-FINDING_COLUMNS = (
-    "kind",
-    "layer",
-    "epoch",
-    "step",
-    "value",
-    "threshold",
-    "message",
-    "remedy",
+from keras_trainwatch.records import ProbeRecord
+from keras_trainwatch.tensorboard.tags import (
+    FINDING_COLUMNS,
+    FINDINGS_TAG,
+    REDUCTIONS_TAG,
+    RUN_NAME,
+    dashboard_layout,
+    histogram_tag,
 )
-
-# (chart title, tag prefix): one multi-line chart per per-layer series.
-CHARTS = (
-    ("Gradient norm per layer |g|", "grad_norm"),
-    ("Relative gradient per layer |g|/|w|", "relative_grad"),
-    ("Dead ReLU fraction per layer", "dead_fraction"),
-    ("Weight norm per layer |w|", "weight_norm"),
-    ("Recurrent layers: gradient at early / late steps", "time_gradient_ratio"),
-    ("Learning rate", "learning_rate"),
-    ("Probe loss and global gradient norm", "probe"),
-)
-
-
-def dashboard_layout() -> layout_pb2.Layout:
-    """The custom-scalars layout: a "keras_trainwatch" category with one
-    multi-line chart per per-layer series."""
-    charts = [
-        layout_pb2.Chart(
-            title=title,
-            multiline=layout_pb2.MultilineChartContent(tag=[rf"^{prefix}/"]),
-        )
-        for title, prefix in CHARTS
-    ]
-    return layout_pb2.Layout(
-        category=[layout_pb2.Category(title="keras_trainwatch", chart=charts)]
-    )
 
 
 class ProbeSummaryWriter:
     """Writes probe records, gradient histograms, findings and learning
     rates for one watched training run.
+
+    The event file is opened at construction and closed by `close()` (the
+    watch opens one at the start of each `fit` and closes it at the end).
 
     Args:
         log_dir: The TensorBoard log directory; summaries go to
@@ -89,26 +61,28 @@ class ProbeSummaryWriter:
                 step=0,
             )
 
-    def write_gradient_histograms(
-        self,
-        names: Sequence[str],
-        gradients: Sequence[tf.Tensor],
-        step: tf.Tensor,
+    def write_histograms(
+        self, names: Sequence[str], histograms: np.ndarray, step: int
     ) -> None:
-        """Writes one histogram per variable gradient.
-
-        Meant to run inside the compiled probe (it is the probe's gradient
-        hook), so the gradients are bucketed on the device and never copied
-        whole to the host.
+        """Writes one gradient histogram per variable.
 
         Args:
             names: Variable names.
-            gradients: Dense gradients, one per name.
-            step: Global training step (int64 scalar tensor).
+            histograms: `[variables, bins, 3]` buckets
+                (`[left_edge, right_edge, count]` rows), bucketed on the
+                device by the probe.
+            step: Global training step.
         """
-        with self._writer.as_default():
-            for name, gradient in zip(names, gradients):
-                tf.summary.histogram(f"gradients/{name}", gradient, step=step)
+        metadata = histogram_metadata.create_summary_metadata(
+            display_name=None, description=None
+        )
+        with self._writer.as_default(step=step):
+            for name, buckets in zip(names, histograms):
+                tf.summary.write(
+                    histogram_tag(name),
+                    tf.constant(buckets, tf.float64),
+                    metadata=metadata,
+                )
 
     def write_record(self, record: ProbeRecord) -> None:
         """Writes the scalars of one probe.
@@ -144,7 +118,7 @@ class ProbeSummaryWriter:
         if not findings:
             return
         rows = [FINDING_COLUMNS] + [
-            tuple(str(getattr(f, column)) for column in FINDING_COLUMNS)
+            tuple(_cell(getattr(f, column)) for column in FINDING_COLUMNS)
             for f in findings
         ]
         with self._writer.as_default(step=findings[0].step):
@@ -153,18 +127,37 @@ class ProbeSummaryWriter:
             )
         self._writer.flush()
 
+    def write_reduction(self, reduction) -> None:
+        """Writes one learning-rate reduction (a `Reduction`) as a text
+        entry at its step."""
+        text = (
+            f"epoch {reduction.epoch}, step {reduction.step}: "
+            f"{reduction.optimizer} {reduction.old_lr:g} -> "
+            f"{reduction.new_lr:g} ({reduction.reason})"
+        )
+        self.write_text(REDUCTIONS_TAG, text, reduction.step)
+
+    def write_learning_rates(self, rates: dict[str, float], step: int) -> None:
+        """Writes each optimizer's learning rate (name -> rate) at `step`."""
+        with self._writer.as_default(step=step):
+            for name, rate in rates.items():
+                tf.summary.scalar(f"learning_rate/{name}", rate)
+        self._writer.flush()
+
     def write_text(self, tag: str, text: str, step: int) -> None:
         """Writes one text entry (Markdown) and flushes."""
         with self._writer.as_default(step=step):
             tf.summary.text(tag, text)
         self._writer.flush()
 
-    def write_scalar(self, tag: str, value: float, step: int) -> None:
-        """Writes one scalar and flushes."""
-        with self._writer.as_default(step=step):
-            tf.summary.scalar(tag, value)
-        self._writer.flush()
-
     def flush(self) -> None:
         """Writes pending summaries to disk."""
         self._writer.flush()
+
+    def close(self) -> None:
+        """Flushes and closes the event file."""
+        self._writer.close()
+
+
+def _cell(value) -> str:
+    return "" if value is None else str(value)

@@ -1,0 +1,69 @@
+"""The dead-ReLU rule: ReLU layers where a large share of units output 0 for
+every input."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from keras_trainwatch._validation import real_in_range
+from keras_trainwatch.detectors.base import make_finding
+from keras_trainwatch.findings import DEAD_RELU, Finding
+from keras_trainwatch.records import ACTIVATIONS, ProbeRecord
+
+
+class DeadReluDetector:
+    """Finds ReLU layers where a large share of the units are dead.
+
+    A unit is dead on the probe batch when it outputs 0 for every sample
+    (and, for convolutions, every position): no gradient flows through it,
+    so it may never recover.
+
+    Args:
+        max_dead_fraction: Float in (0, 1], default 0.5. A layer is flagged
+            when at least this share of its units is dead. At He
+            initialization almost no unit is dead; healthy training left at
+            most 34% of a layer's units dead (a 10-layer ReLU MLP on digits),
+            Adam at a learning rate of 0.5 up to 97%.
+
+    Example:
+
+    ```python
+    detector = DeadReluDetector(max_dead_fraction=0.3)
+    findings = detector(record, recent=[])
+    ```
+    """
+
+    kind = DEAD_RELU
+    history_size = 0
+
+    def __init__(self, max_dead_fraction: float = 0.5):
+        self.max_dead_fraction = real_in_range(
+            "max_dead_fraction", max_dead_fraction, 0.0, 1.0, low_open=True
+        )
+
+    def __call__(
+        self, record: ProbeRecord, recent: Sequence[ProbeRecord]
+    ) -> list[Finding]:
+        findings = []
+        for stats in record.dead_units:
+            fraction = stats.dead_fraction
+            if stats.units and fraction >= self.max_dead_fraction:
+                how = (
+                    "output 0 for every sample of the probe batch"
+                    if stats.source == ACTIVATIONS
+                    else "get exactly zero gradient on their weights and bias"
+                )
+                findings.append(
+                    make_finding(
+                        self.kind,
+                        record,
+                        stats.name,
+                        fraction,
+                        self.max_dead_fraction,
+                        f"Dead ReLU units in layer '{stats.name}': "
+                        f"{stats.dead_units} of {stats.units} units "
+                        f"({fraction:.0%}) {how} (threshold "
+                        f"{self.max_dead_fraction:.0%}).",
+                    )
+                )
+        return findings

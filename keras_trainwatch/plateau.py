@@ -1,0 +1,92 @@
+"""Counting epochs without improvement: `ReduceLROnPlateau`'s rule, pure."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from keras_trainwatch._validation import integer_at_least, one_of
+
+
+class PlateauCounter:
+    """Decides when a monitored value has stopped improving.
+
+    The same rule as `keras.callbacks.ReduceLROnPlateau`: a value improves on
+    the best one by more than `min_delta` in the direction of `mode`; after
+    `patience` epochs without improvement a reduction is due; after a
+    reduction, `cooldown` epochs pass before patience counts again (the
+    counter is reset during them).
+
+    Args:
+        mode: `"min"` or `"max"`: which way is better.
+        min_delta: Minimum change that counts as an improvement (its sign is
+            ignored).
+        patience: Integer >= 0.
+        cooldown: Integer >= 0.
+
+    Example:
+
+    ```python
+    counter = PlateauCounter("min", min_delta=1e-4, patience=2, cooldown=0)
+    [counter.update(v) for v in (1.0, 1.0, 1.0)]  # [False, False, True]
+    counter.reduced()
+    ```
+    """
+
+    def __init__(
+        self,
+        mode: Literal["min", "max"],
+        min_delta: float,
+        patience: int,
+        cooldown: int,
+    ):
+        self.mode = one_of("mode", mode, ("min", "max"))
+        self.min_delta = abs(float(min_delta))
+        self.patience = integer_at_least("patience", patience, 0)
+        self.cooldown = integer_at_least("cooldown", cooldown, 0)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forgets the best value and both counters (a new `fit`)."""
+        self.best: float | None = None
+        self.wait = 0
+        self.cooldown_counter = 0
+
+    def in_cooldown(self) -> bool:
+        """Whether a recent reduction still holds further ones back."""
+        return self.cooldown_counter > 0
+
+    def is_improvement(self, value: float) -> bool:
+        """Whether `value` beats the best by more than `min_delta`."""
+        if self.best is None:
+            return True
+        if self.mode == "min":
+            return value + self.min_delta < self.best
+        return value - self.min_delta > self.best
+
+    def update(self, value: float) -> bool:
+        """Counts one epoch's value.
+
+        Returns:
+            Whether a reduction is due now; call `reduced()` if one was made.
+        """
+        if self.in_cooldown():
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self.is_improvement(value):
+            self.best = value
+            self.wait = 0
+            return False
+        if self.in_cooldown():
+            return False
+        self.wait += 1
+        return self.wait >= self.patience
+
+    def tick_cooldown(self) -> None:
+        """Counts one epoch of cooldown when there is no value to monitor."""
+        if self.in_cooldown():
+            self.cooldown_counter -= 1
+
+    def reduced(self) -> None:
+        """A reduction was made: cooldown starts, patience starts over."""
+        self.cooldown_counter = self.cooldown
+        self.wait = 0

@@ -1,0 +1,16 @@
+"""The compiled GradientTape probe: model + batch -> named per-layer
+statistics.
+
+`batch` (the fixed probe batch), `layout` (which layer owns which variable,
+which layers can be checked for dead units), `gradient_pass` (one stateless
+forward and backward pass), `reductions` (device-side reductions),
+`statistics` (the named tensors and the record they become) and `probe`
+(the compiled function that ties them together).
+"""
+
+from keras_trainwatch.probe.batch import ProbeBatch
+from keras_trainwatch.probe.gradient_pass import MissingLossError
+from keras_trainwatch.probe.layout import ModelLayout
+from keras_trainwatch.probe.probe import GradientProbe
+
+__all__ = ["GradientProbe", "MissingLossError", "ModelLayout", "ProbeBatch"]

@@ -1,0 +1,165 @@
+"""One forward and backward pass of the model on the probe batch, without
+side effects.
+
+The model runs in training mode inside a `keras.StatelessScope`, so
+batch-norm moving statistics, dropout seed generators and metric variables
+are updated only inside the scope and never written back: watching does not
+change training. The trainable variables are read into tensors that the tape
+watches, and the gradient is that of the model's own loss (regularization
+included, multiplied by the optimizer's loss scale and divided by it
+afterwards).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import keras
+import tensorflow as tf
+
+from keras_trainwatch import _keras_compat
+from keras_trainwatch.probe.layout import ModelLayout
+
+
+class MissingLossError(ValueError):
+    """The model has no loss whose gradients could be measured."""
+
+
+class GradientPassResult(NamedTuple):
+    """What one pass produced, on one replica.
+
+    Attributes:
+        loss: The loss (float32 scalar), unscaled.
+        weights: The values of the trainable variables, in layout order.
+        gradients: Their gradients (`None` where the loss does not reach).
+        activations: Outputs of the ReLU layers checked on their outputs.
+        sequences: Input sequences of the recurrent layers.
+        sequence_gradients: Gradients of those sequences (`None` where the
+            loss does not reach).
+    """
+
+    loss: Any
+    weights: list
+    gradients: list
+    activations: list
+    sequences: list
+    sequence_gradients: list
+
+
+class GradientPass:
+    """Computes the loss and the gradients of a model on a batch.
+
+    Args:
+        model: A built, compiled Keras model.
+        layout: The model's `ModelLayout`.
+    """
+
+    def __init__(self, model: keras.Model, layout: ModelLayout):
+        self.model = model
+        self.layout = layout
+        self._forward = model
+        activation_relus = layout.activation_relus
+        if activation_relus or layout.recurrent_layers:
+            # A functional twin that also returns the tensors the probe
+            # inspects (same layers, same variables).
+            inputs, outputs = layout.graph_io
+            self._forward = keras.Model(
+                inputs,
+                [
+                    outputs,
+                    [r.output for r in activation_relus],
+                    [r.sequence for r in layout.recurrent_layers],
+                ],
+            )
+
+    def __call__(self, x, y, sample_weight) -> GradientPassResult:
+        """Runs the pass (inside the probe's `tf.function`)."""
+        variables = self.layout.variables
+        weights = [tf.identity(v.value) for v in variables]
+        scaling = self._loss_scaling()
+        # Two gradients under a LossScaleOptimizer: the scaled one avoids
+        # float16 underflow (tiny gradients reading as vanishing), the plain
+        # one stands in where the scale overflows.
+        with tf.GradientTape(persistent=scaling is not None) as tape:
+            tape.watch(weights)
+            with keras.StatelessScope(
+                state_mapping=list(zip(variables, weights)),
+                collect_losses=True,
+            ) as scope:
+                outputs = self._forward(x, training=True)
+                if self._forward is self.model:
+                    y_pred, activations, sequences = outputs, [], []
+                else:
+                    y_pred, activations, sequences = outputs
+                self._check_loss_exists(scope)
+                loss = tf.cast(
+                    _keras_compat.compute_loss(
+                        self.model, x, y, y_pred, sample_weight
+                    ),
+                    tf.float32,
+                )
+            scaled_loss = loss if scaling is None else loss * scaling
+        sources = weights + list(sequences)
+        grads = tape.gradient(scaled_loss, sources)
+        if scaling is not None:
+            grads = _unscaled(grads, scaling, tape.gradient(loss, sources))
+        return GradientPassResult(
+            loss=loss,
+            weights=weights,
+            gradients=grads[: len(weights)],
+            activations=list(activations),
+            sequences=list(sequences),
+            sequence_gradients=grads[len(weights) :],
+        )
+
+    def _check_loss_exists(self, scope):
+        model = self.model
+        if (
+            _keras_compat.compiled_loss(model) is None
+            and not scope.losses
+            and not model.losses
+            and not _keras_compat.has_own_loss(model)
+        ):
+            raise MissingLossError(
+                "GradientWatch measures the gradients of the model's own "
+                f"loss, and model '{model.name}' has none: compile it with "
+                "`loss=` (a model with a custom `train_step` must still be "
+                "compiled with the loss it minimizes, or add it with "
+                "`add_loss`)."
+            )
+
+    def _loss_scaling(self):
+        """The optimizer's loss scale as a float32 tensor, or `None` when the
+        loss is not scaled."""
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is None:
+            return None
+        if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer) and (
+            getattr(optimizer, "loss_scale_factor", None) is None
+        ):
+            return None
+        return tf.cast(optimizer.scale_loss(tf.constant(1.0)), tf.float32)
+
+
+def _unscaled(scaled_grads, scale, plain_grads):
+    """Each scaled gradient divided by the scale, or the plain gradient
+    where the scaled one overflowed (the optimizer would skip that step and
+    lower its scale)."""
+    result = []
+    for scaled, plain in zip(scaled_grads, plain_grads):
+        if scaled is None:
+            result.append(None)
+        elif isinstance(scaled, tf.IndexedSlices):
+            values = _pick(scaled.values, scale, plain.values)
+            result.append(
+                tf.IndexedSlices(values, scaled.indices, scaled.dense_shape)
+            )
+        else:
+            result.append(_pick(scaled, scale, plain))
+    return result
+
+
+def _pick(scaled, scale, plain):
+    scaled = tf.cast(scaled, tf.float32)
+    overflowed = tf.reduce_any(~tf.math.is_finite(scaled))
+    return tf.where(overflowed, tf.cast(plain, tf.float32), scaled / scale)

@@ -1,0 +1,165 @@
+"""The compiled GradientTape probe: model + fixed batch -> `ProbeRecord`.
+
+One `tf.function`, traced once, runs the gradient pass on every replica
+(`gradient_pass.py`) and reduces it on the device to a few named tensors
+(`statistics.py`); only those are copied to the host, once per probe.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_trainwatch.probe.batch import ProbeBatch
+from keras_trainwatch.probe.gradient_pass import GradientPass
+from keras_trainwatch.probe.layout import ModelLayout
+from keras_trainwatch.probe.statistics import (
+    ProbeStatistics,
+    read,
+    reduce_to_statistics,
+    to_record,
+)
+from keras_trainwatch.records import ProbeRecord
+
+_LOG = logging.getLogger("keras_trainwatch")
+
+
+class GradientProbe:
+    """Measures per-layer gradient statistics of a model on a fixed batch.
+
+    The work is one `tf.function`, traced once (at `trace()` or at the first
+    call) and reused for every probe.
+
+    Args:
+        model: A built, compiled Keras model.
+        batch: The fixed probe batch.
+        histograms: Whether to also bucket every gradient into a histogram
+            (for TensorBoard), read with `last_histograms`.
+
+    Example:
+
+    ```python
+    probe = GradientProbe(model, ProbeBatch.from_data((x, y)))
+    record = probe(epoch=0, step=0)
+    print(record.layers[0].grad_norm)
+    ```
+    """
+
+    def __init__(
+        self, model: keras.Model, batch: ProbeBatch, histograms: bool = False
+    ):
+        self.model = model
+        self.layout = ModelLayout.of(model)
+        self.histograms = histograms
+        self._strategy = (
+            getattr(model, "distribute_strategy", None)
+            or tf.distribute.get_strategy()
+        )
+        self._replicas = self._strategy.num_replicas_in_sync
+        self._batch = batch.split(self._strategy)
+        self._gradient_pass = GradientPass(model, self.layout)
+        # Variables whose gradient is None (not connected to the loss) are
+        # found at trace time and left out of the statistics.
+        self._connected: list[int] | None = None
+        self._last_histograms: np.ndarray | None = None
+
+        # Without autograph: converting the call stack costs more than a
+        # second at the first trace, and buys nothing, since Keras layer code
+        # is not converted in Keras's own training step either (a layer that
+        # branches on a tensor in Python fails there too).
+        # A function of its own per probe (not the shared method), so that
+        # TensorFlow does not count several probes' traces as retracing.
+        def statistics(x, y, sample_weight):
+            return self._statistics(x, y, sample_weight)
+
+        self._function = tf.function(statistics, autograph=False)
+
+    @property
+    def tracing_count(self) -> int:
+        """How many times the compiled function has been traced."""
+        return self._function.experimental_get_tracing_count()
+
+    @property
+    def replicas(self) -> int:
+        """Replicas the probe batch is split over (1 without a strategy)."""
+        return self._replicas
+
+    @property
+    def watched_variable_names(self) -> list[str]:
+        """Names of the variables the loss reaches, in statistics order."""
+        return [self.layout.variable_names[i] for i in self._connected or []]
+
+    @property
+    def last_histograms(self) -> np.ndarray | None:
+        """`[variables, bins, 3]` gradient histograms of the latest probe
+        (with `histograms=True`), in `watched_variable_names` order."""
+        return self._last_histograms
+
+    def trace(self) -> None:
+        """Traces the compiled function now, so that a batch that does not fit
+        the model fails before training starts."""
+        self._function.get_concrete_function(*self._batch)
+
+    def __call__(self, epoch: int, step: int) -> ProbeRecord:
+        """Runs one probe.
+
+        Args:
+            epoch: 0-based epoch, recorded in the result.
+            step: Global training step, recorded in the result.
+
+        Returns:
+            A `ProbeRecord`.
+        """
+        values = read(self._function(*self._batch))
+        self._last_histograms = values.histograms if self.histograms else None
+        return to_record(
+            values,
+            self.layout,
+            self._connected,
+            epoch,
+            step,
+        )
+
+    def _statistics(self, x, y, sample_weight) -> ProbeStatistics:
+        """Runs on every replica; the statistics, computed from gradients and
+        activations summed over the replicas, are the same on each."""
+        per_replica = self._strategy.run(
+            self._replica_statistics, args=(x, y, sample_weight)
+        )
+        return tf.nest.map_structure(
+            lambda value: self._strategy.experimental_local_results(value)[0],
+            per_replica,
+        )
+
+    def _replica_statistics(self, x, y, sample_weight):
+        result = self._gradient_pass(x, y, sample_weight)
+        if self._connected is None:
+            # Every replica thread traces this; each finds the same list.
+            self._connected = [
+                i for i, g in enumerate(result.gradients) if g is not None
+            ]
+            self._log_disconnected()
+        return reduce_to_statistics(
+            result,
+            self.layout,
+            self._connected,
+            self._replicas,
+            self.histograms,
+        )
+
+    def _log_disconnected(self):
+        connected = set(self._connected)
+        missing = [
+            name
+            for i, name in enumerate(self.layout.variable_names)
+            if i not in connected
+        ]
+        if missing:
+            _LOG.info(
+                "GradientWatch: these variables get no gradient from the "
+                "loss and are not watched: %s",
+                ", ".join(missing),
+            )

@@ -1,0 +1,213 @@
+"""The probe's statistics as named tensors on the device, and the record
+they become on the host.
+
+`reduce_to_statistics` turns a gradient pass into a `ProbeStatistics`: each
+field one stacked tensor, so that adding a statistic is adding a field, read
+by name on both sides. Only these small tensors leave the device, once per
+probe, when `to_record` reads them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import tensorflow as tf
+
+from keras_trainwatch import _keras_compat
+from keras_trainwatch.probe import reductions
+from keras_trainwatch.probe.gradient_pass import GradientPassResult
+from keras_trainwatch.probe.layout import ModelLayout, ReluLayer
+from keras_trainwatch.records import (
+    DeadUnitStats,
+    LayerStats,
+    ProbeRecord,
+    TimeGradientStats,
+    WeightStats,
+)
+
+
+class ProbeStatistics(NamedTuple):
+    """What one probe measured, as tensors (one entry per watched variable,
+    measured ReLU layer or recurrent layer, in layout order).
+
+    Attributes:
+        loss: Scalar loss, summed over replicas.
+        grad_norms: `[variables]` L2 norms of the gradients.
+        weight_norms: `[variables]` L2 norms of the variables.
+        nonfinite: `[variables]` counts of non-finite gradient entries.
+        dead_units: `[relu layers]` counts of dead units.
+        time_measured: `[recurrent layers]` whether early/late was measured.
+        time_steps: `[recurrent layers]` sequence lengths.
+        early_grads: `[recurrent layers]` gradient at the first tenth.
+        late_grads: `[recurrent layers]` gradient at the last tenth.
+        histograms: `[variables, bins, 3]` gradient histograms, or
+            `[0, bins, 3]` when not asked for.
+    """
+
+    loss: Any
+    grad_norms: Any
+    weight_norms: Any
+    nonfinite: Any
+    dead_units: Any
+    time_measured: Any
+    time_steps: Any
+    early_grads: Any
+    late_grads: Any
+    histograms: Any
+
+
+def measured_relus(layout: ModelLayout, connected: list[int]) -> list[ReluLayer]:
+    """The ReLU layers whose dead units are counted, in statistics order:
+    those checked on their outputs, then those checked on the gradients of
+    a kernel the loss reaches."""
+    return list(layout.activation_relus) + [
+        relu for relu in layout.gradient_relus if relu.kernel_index in connected
+    ]
+
+
+def reduce_to_statistics(
+    result: GradientPassResult,
+    layout: ModelLayout,
+    connected: list[int],
+    replicas: int,
+    histograms: bool,
+) -> ProbeStatistics:
+    """Reduces one replica's gradient pass, summing over replicas where the
+    whole batch is needed.
+
+    Args:
+        result: The replica's `GradientPassResult`.
+        layout: The model's layout.
+        connected: Indices of the variables the loss reaches.
+        replicas: Number of replicas in sync.
+        histograms: Whether to bucket each gradient for TensorBoard.
+
+    Returns:
+        The `ProbeStatistics`.
+    """
+    summed = {}
+    weights = {}
+    for i in connected:
+        grad, weight = reductions.gradient_and_weight(
+            result.gradients[i], result.weights[i], replicas
+        )
+        summed[i], weights[i] = tf.cast(grad, tf.float32), weight
+    dead_counts = _dead_units(result, layout, summed)
+    time = [
+        _early_and_late(recurrent, sequence, grad)
+        for recurrent, sequence, grad in zip(
+            layout.recurrent_layers, result.sequences, result.sequence_gradients
+        )
+    ]
+    return ProbeStatistics(
+        loss=reductions.sum_over_replicas(result.loss),
+        grad_norms=_stack([reductions.l2_norm(summed[i]) for i in connected]),
+        weight_norms=_stack([reductions.l2_norm(weights[i]) for i in connected]),
+        nonfinite=_stack(
+            [reductions.nonfinite_count(summed[i]) for i in connected]
+        ),
+        dead_units=_stack(dead_counts),
+        time_measured=_stack([t[0] for t in time], tf.bool),
+        time_steps=_stack([t[1] for t in time]),
+        early_grads=_stack([t[2] for t in time]),
+        late_grads=_stack([t[3] for t in time]),
+        histograms=tf.reshape(
+            _stack(
+                [reductions.histogram_buckets(summed[i]) for i in connected]
+                if histograms
+                else [],
+                tf.float64,
+            ),
+            [-1, reductions.HISTOGRAM_BINS, 3],
+        ),
+    )
+
+
+def to_record(
+    values: ProbeStatistics,
+    layout: ModelLayout,
+    connected: list[int],
+    epoch: int,
+    step: int,
+) -> ProbeRecord:
+    """The host-side `ProbeRecord` of statistics read as numpy arrays."""
+    per_variable = {
+        i: WeightStats(
+            layout.variable_names[i],
+            float(grad_norm),
+            float(weight_norm),
+            int(nonfinite),
+        )
+        for i, grad_norm, weight_norm, nonfinite in zip(
+            connected, values.grad_norms, values.weight_norms, values.nonfinite
+        )
+    }
+    layers = []
+    for watched in layout.layers:
+        stats = tuple(
+            per_variable[i] for i in watched.variable_indices if i in per_variable
+        )
+        if stats:
+            layers.append(LayerStats(watched.name, stats))
+    dead = tuple(
+        DeadUnitStats(relu.name, int(count), relu.units, relu.source)
+        for relu, count in zip(
+            measured_relus(layout, connected), values.dead_units
+        )
+    )
+    time_gradients = tuple(
+        TimeGradientStats(
+            recurrent.name,
+            int(steps) if measured else None,
+            float(early),
+            float(late),
+            gated=recurrent.gated,
+        )
+        for recurrent, measured, steps, early, late in zip(
+            layout.recurrent_layers,
+            values.time_measured,
+            values.time_steps,
+            values.early_grads,
+            values.late_grads,
+        )
+    )
+    return ProbeRecord(
+        epoch, step, float(values.loss), tuple(layers), dead, time_gradients
+    )
+
+
+def read(statistics: ProbeStatistics) -> ProbeStatistics:
+    """The statistics as numpy arrays (the probe's one read to the host)."""
+    return ProbeStatistics(*(np.asarray(t) for t in statistics))
+
+
+def _dead_units(result, layout, summed):
+    counts = [
+        reductions.dead_units_from_output(activation, relu.channel_axis)
+        for relu, activation in zip(layout.activation_relus, result.activations)
+    ]
+    for relu in layout.gradient_relus:
+        if relu.kernel_index in summed:
+            counts.append(
+                reductions.dead_units_from_gradients(
+                    summed[relu.kernel_index], summed.get(relu.bias_index)
+                )
+            )
+    return counts
+
+
+def _early_and_late(recurrent, sequence, grad):
+    if grad is None or _keras_compat.keras_mask(sequence) is not None:
+        # Not on the loss's path, or padded steps whose place differs from
+        # sample to sample: no early/late comparison.
+        zero = tf.constant(0.0)
+        return tf.constant(False), zero, zero, zero
+    steps, early, late = reductions.early_and_late(grad, recurrent.backwards)
+    return (tf.constant(True), steps, early, late)
+
+
+def _stack(values, dtype=tf.float32):
+    if not values:
+        return tf.zeros([0], dtype)
+    return tf.stack([tf.cast(v, dtype) for v in values])

@@ -1,0 +1,2 @@
+"""What the watch writes to TensorBoard, and reading it back: the tag
+names (`tags`), the writer (`writer`) and the reader (`reader`)."""

@@ -1,0 +1,49 @@
+"""The names the watch writes under, shared by the writer and the reader."""
+
+from __future__ import annotations
+
+from tensorboard.plugins.custom_scalar import layout_pb2
+
+RUN_NAME = "gradient_watch"
+FINDINGS_TAG = "findings"
+REDUCTIONS_TAG = "learning_rate/reductions"
+FINDING_COLUMNS = (
+    "kind",
+    "layer",
+    "epoch",
+    "step",
+    "value",
+    "threshold",
+    "message",
+    "remedy",
+)
+
+# (chart title, tag prefix): one multi-line chart per per-layer series.
+CHARTS = (
+    ("Gradient norm per layer |g|", "grad_norm"),
+    ("Relative gradient per layer |g|/|w|", "relative_grad"),
+    ("Dead ReLU fraction per layer", "dead_fraction"),
+    ("Weight norm per layer |w|", "weight_norm"),
+    ("Learning rate", "learning_rate"),
+    ("Probe loss and global gradient norm", "probe"),
+)
+
+
+def histogram_tag(variable_name: str) -> str:
+    """The histogram tag of a variable's gradient."""
+    return f"gradients/{variable_name}"
+
+
+def dashboard_layout() -> layout_pb2.Layout:
+    """The custom-scalars layout: a "keras_trainwatch" category with one
+    multi-line chart per per-layer series."""
+    charts = [
+        layout_pb2.Chart(
+            title=title,
+            multiline=layout_pb2.MultilineChartContent(tag=[rf"^{prefix}/"]),
+        )
+        for title, prefix in CHARTS
+    ]
+    return layout_pb2.Layout(
+        category=[layout_pb2.Category(title="keras_trainwatch", chart=charts)]
+    )

@@ -603,7 +603,10 @@ def run(case: Case) -> Outcome:
     model = case.build()
     model.compile(case.optimizer(), case.loss)
     watch = ktw.GradientWatch(
-        (probe_x, probe_y), every_n_steps=10, on_finding=lambda f: None
+        (probe_x, probe_y),
+        every_n_steps=10,
+        on_finding=lambda f: None,
+        keep_records=None,
     )
     measure = IndependentMeasure(model)
     visible, probe_steps, measuring = [], [], [0.0]

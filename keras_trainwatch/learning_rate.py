@@ -11,6 +11,7 @@ training step reads the new scale without being retraced.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 import keras
@@ -19,6 +20,28 @@ import numpy as np
 from keras_trainwatch import _keras_compat
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
+
+
+@dataclasses.dataclass(frozen=True)
+class Reduction:
+    """One learning-rate reduction.
+
+    Args:
+        epoch: 0-based epoch.
+        step: Global training step, or `None` when it cannot be known (no
+            optimizer and no watch).
+        optimizer: The optimizer's name.
+        old_lr: Rate before.
+        new_lr: Rate after.
+        reason: Why, e.g. `"exploding gradients in layer dense_3"`.
+    """
+
+    epoch: int
+    step: int | None
+    optimizer: str
+    old_lr: float
+    new_lr: float
+    reason: str
 
 
 @keras.saving.register_keras_serializable(package="keras_trainwatch")
@@ -212,3 +235,32 @@ def optimizers_of(model: keras.Model) -> list[keras.optimizers.Optimizer]:
 def optimizer_step(optimizer: keras.optimizers.Optimizer) -> int:
     """The optimizer's step count (updates applied so far) as a Python int."""
     return int(keras.ops.convert_to_numpy(optimizer.iterations).item())
+
+
+def handles_of(model: keras.Model) -> list[LearningRateHandle]:
+    """A `LearningRateHandle` for every optimizer that trains `model`.
+
+    A custom `train_step` may leave the compiled optimizer unused (a GAN's
+    own optimizers do the work): once training has built some optimizers,
+    only those count.
+    """
+    optimizers = optimizers_of(model)
+    built = [o for o in optimizers if o.built]
+    return [LearningRateHandle(o) for o in built or optimizers]
+
+
+def rates_state(handles: list[LearningRateHandle]) -> dict:
+    """The rates and schedule scales of `handles`, as JSON-able values."""
+    return {
+        "learning_rates": {h.name: h.value() for h in handles},
+        "schedule_scales": {h.name: h.schedule_scale for h in handles},
+    }
+
+
+def restore_rates(handles: list[LearningRateHandle], state: dict) -> None:
+    """Puts back what `rates_state` saved."""
+    for handle in handles:
+        if handle.name in state["schedule_scales"]:
+            handle.set_schedule_scale(state["schedule_scales"][handle.name])
+        if not handle.is_schedule and handle.name in state["learning_rates"]:
+            handle.set(state["learning_rates"][handle.name])

@@ -28,8 +28,12 @@ from keras_trainwatch.findings import (
 )
 from keras_trainwatch.learning_rate import (
     LearningRateHandle,
+    Reduction,
+    handles_of,
     optimizer_step,
     optimizers_of,
+    rates_state,
+    restore_rates,
 )
 from keras_trainwatch.plateau import PlateauCounter
 from keras_trainwatch.reducer_state import ReducerStateFile
@@ -40,28 +44,6 @@ from keras_trainwatch.watch import GradientWatch, writes_summaries
 LOGGER = logging.getLogger("keras_trainwatch")
 
 LOG_PREFIX = "auto_lr/"
-
-
-@dataclasses.dataclass(frozen=True)
-class Reduction:
-    """One learning-rate reduction.
-
-    Args:
-        epoch: 0-based epoch.
-        step: Global training step, or `None` when it cannot be known (no
-            optimizer and no watch).
-        optimizer: The optimizer's name.
-        old_lr: Rate before.
-        new_lr: Rate after.
-        reason: Why, e.g. `"exploding gradients in layer dense_3"`.
-    """
-
-    epoch: int
-    step: int | None
-    optimizer: str
-    old_lr: float
-    new_lr: float
-    reason: str
 
 
 class AutoLRReducer(keras.callbacks.Callback):
@@ -216,27 +198,18 @@ class AutoLRReducer(keras.callbacks.Callback):
         """The best monitored value so far."""
         return self._plateau.best
 
-    @best.setter
-    def best(self, value):
-        self._plateau.best = value
 
     @property
     def wait(self) -> int:
         """Epochs without improvement so far."""
         return self._plateau.wait
 
-    @wait.setter
-    def wait(self, value):
-        self._plateau.wait = value
 
     @property
     def cooldown_counter(self) -> int:
         """Epochs of cooldown left."""
         return self._plateau.cooldown_counter
 
-    @cooldown_counter.setter
-    def cooldown_counter(self, value):
-        self._plateau.cooldown_counter = value
 
     def in_cooldown(self) -> bool:
         """Whether a recent reduction still holds further ones back."""
@@ -425,12 +398,7 @@ class AutoLRReducer(keras.callbacks.Callback):
             self._write_learning_rates(reduction.step)
 
     def _handles(self):
-        optimizers = optimizers_of(self.model)
-        # A custom train_step may leave the compiled optimizer unused (a
-        # GAN's own optimizers do the work): once training has built some
-        # optimizers, only those count.
-        built = [o for o in optimizers if o.built]
-        return [LearningRateHandle(o) for o in built or optimizers]
+        return handles_of(self.model)
 
     # --- TensorBoard ---------------------------------------------------------
 
@@ -459,10 +427,7 @@ class AutoLRReducer(keras.callbacks.Callback):
             "best": self.best,
             "wait": self.wait,
             "cooldown_counter": self.cooldown_counter,
-            "learning_rates": {h.name: h.value() for h in self._handles()},
-            "schedule_scales": {
-                h.name: h.schedule_scale for h in self._handles()
-            },
+            **rates_state(self._handles()),
             "reductions": [dataclasses.asdict(r) for r in self.reductions],
         }
 
@@ -474,18 +439,11 @@ class AutoLRReducer(keras.callbacks.Callback):
         state = None if self._state_file is None else self._state_file.load()
         if state is None:
             return
-        self.best = state["best"]
-        self.wait = state["wait"]
-        self.cooldown_counter = state["cooldown_counter"]
+        plateau = self._plateau
+        plateau.best, plateau.wait = state["best"], state["wait"]
+        plateau.cooldown_counter = state["cooldown_counter"]
         self.reductions = [Reduction(**r) for r in state["reductions"]]
-        for handle in self._handles():
-            if handle.name in state["schedule_scales"]:
-                handle.set_schedule_scale(state["schedule_scales"][handle.name])
-            if (
-                not handle.is_schedule
-                and handle.name in state["learning_rates"]
-            ):
-                handle.set(state["learning_rates"][handle.name])
+        restore_rates(self._handles(), state)
 
     # --- copying -------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from keras_trainwatch.findings import Finding
 from keras_trainwatch.learning_rate import optimizer_step
 from keras_trainwatch.ledger import FindingLedger
 from keras_trainwatch.on_finding import OnFinding, act_on, check_on_finding
-from keras_trainwatch.probe import GradientProbe, MissingLossError, ProbeBatch
+from keras_trainwatch.probe import GradientProbe, ProbeBatch, build_probe
 from keras_trainwatch.records import ProbeRecord
 from keras_trainwatch.schedule import ProbeSchedule
 from keras_trainwatch.step_hook import TrainStepHook
@@ -249,55 +249,10 @@ class GradientWatch(keras.callbacks.Callback):
             self._probe_key = key
 
     def _build_probe(self):
-        model, batch = self.model, self.probe_batch
-        try:
-            if _keras_compat.needs_build(model):
-                # Built here the way fit would build it while tracing its
-                # first step; built inside the probe's trace, a multi-output
-                # loss would make TensorFlow trace the probe a second time.
-                _keras_compat.build_like_fit(
-                    model, (batch.x, batch.y, batch.sample_weight)
-                )
-            probe = GradientProbe(
-                model, batch, histograms=self.writes_summaries
-            )
-            probe.trace()
-        except MissingLossError:
-            raise
-        except (
-            ValueError,
-            TypeError,
-            KeyError,
-            IndexError,
-            RuntimeError,
-        ) as error:
-            raise ValueError(
-                "Argument `probe_data` does not fit the model "
-                f"'{model.name}': computing its loss and gradients "
-                f"failed with {type(error).__name__}: {error}"
-            ) from error
-        self._probe = probe
+        self._probe = build_probe(
+            self.model, self.probe_batch, histograms=self.writes_summaries
+        )
         self._disabled = False  # a new probe gets a new chance
-        self._announce_layout(probe)
-
-    def _announce_layout(self, probe):
-        layout = probe.layout
-        inferred = [r.name for r in layout.gradient_relus]
-        if inferred:
-            LOGGER.warning(
-                "GradientWatch: the outputs of ReLU layers %s cannot be "
-                "reached (a subclassed or nested model); their dead units are "
-                "inferred from units whose weights and bias get exactly zero "
-                "gradient.",
-                ", ".join(inferred),
-            )
-        if layout.unchecked_relu_layers:
-            LOGGER.warning(
-                "GradientWatch: ReLU layers %s cannot be checked for dead "
-                "units (their outputs cannot be reached and they have no "
-                "kernel of their own).",
-                ", ".join(layout.unchecked_relu_layers),
-            )
 
     def on_train_begin(self, logs=None):
         self.schedule.start_fit(self._optimizer_step())

@@ -695,3 +695,44 @@ def test_step_probing_leaves_keras_batch_callbacks_asynchronous(digits):
     # The train function is unwrapped after fit: no probe outside training.
     model.train_on_batch(digits[0][:64], digits[1][:64])
     assert len(watch.records) == 4
+
+
+# --- Bounded memory and the event file's life ----------------------------------
+
+
+def test_records_and_detector_history_stay_bounded(digits):
+    model = compiled(mlp(depth=2))
+    watch = ktw.GradientWatch(
+        (digits[0][:64], digits[1][:64]), every_n_steps=1, keep_records=3
+    )
+    fit(model, (digits[0][:640], digits[1][:640]), watch, epochs=1)
+    assert len(watch.records) == 3
+    assert watch.last_record is watch.records[-1]
+    assert watch.last_record.step == 10
+    assert [r.step for r in watch.records] == [8, 9, 10]
+    # The exploding rule reads the last 5 records; nothing keeps more.
+    assert watch._recent.maxlen == 5 and len(watch._recent) == 5
+
+
+def test_each_fit_opens_and_closes_its_own_event_file(digits, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import (
+        EventAccumulator,
+    )
+
+    model = compiled(mlp(depth=2))
+    watch = ktw.GradientWatch(
+        (digits[0][:64], digits[1][:64]), log_dir=tmp_path
+    )
+    assert watch.summary_writer is None, "nothing is opened before fit"
+    for _ in range(2):
+        fit(model, (digits[0][:320], digits[1][:320]), watch, epochs=1)
+        assert watch.summary_writer is None, "closed when fit ends"
+    run = tmp_path / "gradient_watch"
+    assert len([f for f in os.listdir(run) if "tfevents" in f]) == 2
+    events = EventAccumulator(str(run), size_guidance={"tensors": 0})
+    events.Reload()
+    steps = [e.step for e in events.Tensors("probe/loss")]
+    assert steps == [0, 5, 5, 10]
+    histograms = events.Tensors("gradients/hidden_0/kernel")
+    assert [e.step for e in histograms] == steps
+    assert watch.probe.tracing_count == 1

@@ -4,13 +4,21 @@ statistics.
 `batch` (the fixed probe batch), `layout` (which layer owns which variable,
 which layers can be checked for dead units), `gradient_pass` (one stateless
 forward and backward pass), `reductions` (device-side reductions),
-`statistics` (the named tensors and the record they become) and `probe`
-(the compiled function that ties them together).
+`statistics` (the named tensors and the record they become), `probe`
+(the compiled function that ties them together) and `build` (making one
+for a model).
 """
 
 from keras_trainwatch.probe.batch import ProbeBatch
+from keras_trainwatch.probe.build import build_probe
 from keras_trainwatch.probe.gradient_pass import MissingLossError
 from keras_trainwatch.probe.layout import ModelLayout
 from keras_trainwatch.probe.probe import GradientProbe
 
-__all__ = ["GradientProbe", "MissingLossError", "ModelLayout", "ProbeBatch"]
+__all__ = [
+    "GradientProbe",
+    "MissingLossError",
+    "ModelLayout",
+    "ProbeBatch",
+    "build_probe",
+]

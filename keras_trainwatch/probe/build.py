@@ -1,0 +1,80 @@
+"""Making the probe for a model: build what `fit` would build, trace the
+probe once, and say which layers cannot be fully checked."""
+
+from __future__ import annotations
+
+import logging
+
+import keras
+
+from keras_trainwatch import _keras_compat
+from keras_trainwatch.probe.batch import ProbeBatch
+from keras_trainwatch.probe.gradient_pass import MissingLossError
+from keras_trainwatch.probe.layout import ModelLayout
+from keras_trainwatch.probe.probe import GradientProbe
+
+LOGGER = logging.getLogger("keras_trainwatch")
+
+
+def build_probe(
+    model: keras.Model, batch: ProbeBatch, histograms: bool = False
+) -> GradientProbe:
+    """A traced `GradientProbe` for `model`, ready for the initial probe.
+
+    What TensorFlow's `fit` builds only while tracing its first step (the
+    layers of a subclassed model, the compiled loss and metrics) is built
+    first, the way Keras builds it under a distribution strategy: the same
+    variables, in the same order, with the same initial values. Built inside
+    the probe's trace instead, a multi-output loss would make TensorFlow
+    trace the probe a second time.
+
+    Args:
+        model: A compiled Keras model.
+        batch: The probe batch.
+        histograms: Whether the probe buckets gradients for TensorBoard.
+
+    Returns:
+        The probe, traced once.
+
+    Raises:
+        MissingLossError: If the model has no loss.
+        ValueError: If the batch does not fit the model.
+    """
+    try:
+        if _keras_compat.needs_build(model):
+            _keras_compat.build_like_fit(
+                model, (batch.x, batch.y, batch.sample_weight)
+            )
+        probe = GradientProbe(model, batch, histograms=histograms)
+        probe.trace()
+    except MissingLossError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as error:
+        raise ValueError(
+            "Argument `probe_data` does not fit the model "
+            f"'{model.name}': computing its loss and gradients "
+            f"failed with {type(error).__name__}: {error}"
+        ) from error
+    announce_limits(probe.layout)
+    return probe
+
+
+def announce_limits(layout: ModelLayout) -> None:
+    """Logs, once per probe, the ReLU layers whose dead units are inferred
+    from gradients or cannot be checked at all."""
+    inferred = [r.name for r in layout.gradient_relus]
+    if inferred:
+        LOGGER.warning(
+            "GradientWatch: the outputs of ReLU layers %s cannot be "
+            "reached (a subclassed or nested model); their dead units are "
+            "inferred from units whose weights and bias get exactly zero "
+            "gradient.",
+            ", ".join(inferred),
+        )
+    if layout.unchecked_relu_layers:
+        LOGGER.warning(
+            "GradientWatch: ReLU layers %s cannot be checked for dead "
+            "units (their outputs cannot be reached and they have no "
+            "kernel of their own).",
+            ", ".join(layout.unchecked_relu_layers),
+        )

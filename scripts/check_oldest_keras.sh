@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the Keras compatibility tests and a set of watched fits against the
-# oldest Keras of the supported range (setup.cfg pins keras>=3.8,<3.16), on
+# oldest Keras of the supported range (setup.cfg pins keras>=3.8.0,<3.16), on
 # top of the .venv that scripts/setup_env.sh made (which holds the newest).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -25,6 +25,15 @@ GATED_RECURRENT_VANISHING_REMEDY = (
     "skip connections over time)."
 )
 
+# When no saturating activation is on the path: the gradient shrinks through
+# plain depth (initialization, missing skip connections), and ReLU is not
+# the answer.
+UNSATURATED_VANISHING_REMEDY = (
+    "Add skip (residual) connections or normalization layers so that the "
+    "gradient reaches the lower layers, and check the initialization (He for "
+    "ReLU-like activations, Glorot otherwise)."
+)
+
 REMEDIES = {
     VANISHING_GRADIENTS: (
         "Use ReLU activations (with He initialization) in the hidden "
@@ -43,7 +52,10 @@ class Finding:
     """A training pathology found in one layer.
 
     A finding seen again at later probes is not reported again; its
-    `last_*` fields and `occurrences` are updated instead.
+    `last_*` fields and `occurrences` are updated instead. A finding that a
+    later probe no longer shows is resolved (`resolved_step`): a short
+    episode that passed on its own, told apart from a lasting one. If it comes
+    back, it is active again and `episodes` counts the returns.
 
     Args:
         kind: One of `"vanishing_gradients"`, `"exploding_gradients"`,
@@ -61,6 +73,10 @@ class Finding:
         last_step: Step of the latest probe that found it (likewise).
         last_value: Value measured at that probe (likewise).
         occurrences: Number of probes that found it.
+        resolved_epoch: Epoch of the first probe that no longer showed it,
+            or `None` while it lasts.
+        resolved_step: Step of that probe, or `None` while it lasts.
+        episodes: How many separate stretches of probes showed it.
     """
 
     kind: FindingKind
@@ -75,6 +91,9 @@ class Finding:
     last_step: int | None = None
     last_value: float | None = None
     occurrences: int = 1
+    resolved_epoch: int | None = None
+    resolved_step: int | None = None
+    episodes: int = 1
 
     def __post_init__(self):
         one_of("kind", self.kind, KINDS)
@@ -94,6 +113,11 @@ class Finding:
         return "the loss" if self.layer is None else f"layer '{self.layer}'"
 
     @property
+    def active(self) -> bool:
+        """Whether the latest probe still showed it."""
+        return self.resolved_step is None
+
+    @property
     def key(self) -> tuple[str, str | None]:
         """`(kind, layer)`: findings with the same key are the same finding."""
         return (self.kind, self.layer)
@@ -105,8 +129,8 @@ class Finding:
             later: The same finding (same `key`) from a later probe.
 
         Returns:
-            A copy with the `last_*` fields taken from `later` and
-            `occurrences` incremented.
+            A copy with the `last_*` fields taken from `later`,
+            `occurrences` incremented, and active again if it was resolved.
         """
         return dataclasses.replace(
             self,
@@ -114,6 +138,15 @@ class Finding:
             last_step=later.step,
             last_value=later.value,
             occurrences=self.occurrences + 1,
+            resolved_epoch=None,
+            resolved_step=None,
+            episodes=self.episodes + (0 if self.active else 1),
+        )
+
+    def resolved_at(self, epoch: int, step: int) -> Finding:
+        """Returns this finding marked resolved at the probe of `step`."""
+        return dataclasses.replace(
+            self, resolved_epoch=epoch, resolved_step=step
         )
 
     def __str__(self) -> str:

@@ -2,23 +2,48 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from keras_trainwatch.findings import Finding
+
+
+@dataclasses.dataclass(frozen=True)
+class LedgerUpdate:
+    """How one probe changed the findings.
+
+    Args:
+        new: Findings seen for the first time.
+        returned: Resolved findings that came back.
+        lasting: Active findings the probe still showed.
+        resolved: Active findings the probe no longer showed.
+    """
+
+    new: list[Finding]
+    returned: list[Finding]
+    lasting: list[Finding]
+    resolved: list[Finding]
+
+    @property
+    def present(self) -> list[Finding]:
+        """Every finding the probe showed (new, returned and lasting)."""
+        return self.new + self.returned + self.lasting
 
 
 class FindingLedger:
     """The findings of a run, each kept once.
 
     A finding whose `key` (kind, layer) was seen before updates the earlier
-    record instead of being added again. The ledger holds at most one entry
-    per kind and layer, so it stays bounded however long the run.
+    record instead of being added again; an active finding that a probe no
+    longer shows is marked resolved. The ledger holds at most one entry per
+    kind and layer, so it stays bounded however long the run.
 
     Example:
 
     ```python
     ledger = FindingLedger()
-    new = ledger.add(detector(record, recent_records))
+    update = ledger.update(detector(record, recent_records), epoch, step)
+    update.new, update.resolved
     ```
     """
 
@@ -26,11 +51,14 @@ class FindingLedger:
         self.findings: list[Finding] = []
         self._position: dict[tuple[str, str | None], int] = {}
 
-    def add(self, findings: Iterable[Finding]) -> list[Finding]:
-        """Records findings from one probe.
+    @property
+    def active(self) -> list[Finding]:
+        """The findings the latest probe showed."""
+        return [f for f in self.findings if f.active]
 
-        Args:
-            findings: What the detectors found at this probe.
+    def add(self, findings: Iterable[Finding]) -> list[Finding]:
+        """Records findings without resolving anything (for findings that do
+        not come from a full probe).
 
         Returns:
             The findings not seen before, in order.
@@ -46,3 +74,40 @@ class FindingLedger:
                 earlier = self.findings[position]
                 self.findings[position] = earlier.seen_again(finding)
         return new
+
+    def update(
+        self, findings: Iterable[Finding], epoch: int, step: int
+    ) -> LedgerUpdate:
+        """Records everything one probe found.
+
+        Args:
+            findings: What the detectors found at this probe.
+            epoch: The probe's epoch.
+            step: The probe's step.
+
+        Returns:
+            A `LedgerUpdate`.
+        """
+        findings = list(findings)
+        was_active = {f.key for f in self.findings if f.active}
+        known = set(self._position)
+        new_findings = self.add(findings)
+        seen = {f.key for f in findings}
+        returned = [
+            self.findings[self._position[k]]
+            for k in dict.fromkeys(f.key for f in findings)
+            if k in known and k not in was_active
+        ]
+        lasting = [
+            self.findings[self._position[k]]
+            for k in dict.fromkeys(f.key for f in findings)
+            if k in was_active
+        ]
+        resolved = []
+        for key in was_active - seen:
+            position = self._position[key]
+            finding = self.findings[position].resolved_at(epoch, step)
+            self.findings[position] = finding
+            resolved.append(finding)
+        resolved.sort(key=lambda f: self._position[f.key])
+        return LedgerUpdate(new_findings, returned, lasting, resolved)

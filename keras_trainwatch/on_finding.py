@@ -74,3 +74,34 @@ def act_on(finding: Finding, on_finding: OnFinding, model: keras.Model) -> None:
     if on_finding == "stop":
         LOGGER.warning("%s GradientWatch is stopping training.", where)
         model.stop_training = True
+
+
+def report_changes(update, on_finding: OnFinding) -> None:
+    """Logs, in the `"warn"` and `"stop"` modes, the findings a probe
+    resolved or brought back (a callable is told about new findings only).
+
+    Args:
+        update: The probe's `LedgerUpdate`.
+        on_finding: A value accepted by `check_on_finding`.
+    """
+    if callable(on_finding) or on_finding == "raise":
+        return
+    for finding in update.resolved:
+        LOGGER.warning(
+            "[epoch %d, step %d] Resolved: %s in %s (found at step %d, seen "
+            "at %d probe(s)).",
+            finding.resolved_epoch,
+            finding.resolved_step,
+            finding.kind.replace("_", " "),
+            finding.where,
+            finding.step,
+            finding.occurrences,
+        )
+    for finding in update.returned:
+        LOGGER.warning(
+            "[epoch %d, step %d] Back again (episode %d): %s",
+            finding.last_epoch,
+            finding.last_step,
+            finding.episodes,
+            finding,
+        )

@@ -22,17 +22,28 @@ class WeightStats:
         weight_norm: L2 norm of the variable (of the touched rows only for
             sparse gradients, so that `relative_grad` stays meaningful).
         nonfinite: Number of gradient entries that are NaN or infinite.
+        data_grad_norm: L2 norm of the gradient of the data loss alone,
+            without the variable's regularization term (which adds
+            `2 * l2 * w` to the gradient and carries no learning signal), or
+            `None` when the variable has no regularizer.
     """
 
     name: str
     grad_norm: float
     weight_norm: float
     nonfinite: int
+    data_grad_norm: float | None = None
 
     @property
     def relative_grad(self) -> float:
         """`grad_norm / weight_norm`: the size of one SGD step per unit of lr."""
         return relative(self.grad_norm, self.weight_norm)
+
+    @property
+    def data_grad(self) -> float:
+        """The gradient norm of the data loss alone (without weight
+        regularization); `grad_norm` when the variable is not regularized."""
+        return self.grad_norm if self.data_grad_norm is None else self.data_grad_norm
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,10 +54,18 @@ class LayerStats:
         name: The layer's name (`"outer/inner"` for a layer inside a nested
             model).
         weights: The statistics of each of the layer's trainable variables.
+        kind: The layer's class name (`""` when unknown).
+        activation: The name of its activation function, or `None`.
+        normalization: Whether it is a normalization layer.
+        reads_input: Whether it takes a model input directly.
     """
 
     name: str
     weights: tuple[WeightStats, ...]
+    kind: str = ""
+    activation: str | None = None
+    normalization: bool = False
+    reads_input: bool = False
 
     @property
     def grad_norm(self) -> float:
@@ -62,6 +81,17 @@ class LayerStats:
     def relative_grad(self) -> float:
         """`grad_norm / weight_norm` over the whole layer."""
         return relative(self.grad_norm, self.weight_norm)
+
+    @property
+    def data_grad_norm(self) -> float:
+        """L2 norm of the data loss's gradient over the layer's weights."""
+        return math.hypot(*(w.data_grad for w in self.weights))
+
+    @property
+    def data_relative_grad(self) -> float:
+        """`data_grad_norm / weight_norm`: what the data loss alone asks of
+        the layer."""
+        return relative(self.data_grad_norm, self.weight_norm)
 
     @property
     def nonfinite(self) -> int:
@@ -141,6 +171,9 @@ class ProbeRecord:
             could be checked.
         time_gradients: Early-versus-late gradient of every recurrent layer
             that returns only its last state and could be reached.
+        input_scale: Root mean square of the probe batch's floating-point
+            inputs (1.0 when unknown): the gradients of layers that read the
+            inputs directly grow in proportion to it.
     """
 
     epoch: int
@@ -149,6 +182,7 @@ class ProbeRecord:
     layers: tuple[LayerStats, ...]
     dead_units: tuple[DeadUnitStats, ...]
     time_gradients: tuple[TimeGradientStats, ...] = ()
+    input_scale: float = 1.0
 
     @property
     def grad_norm(self) -> float:

@@ -21,7 +21,12 @@ from keras_trainwatch.detectors import (
 from keras_trainwatch.findings import Finding
 from keras_trainwatch.learning_rate import optimizer_step
 from keras_trainwatch.ledger import FindingLedger
-from keras_trainwatch.on_finding import OnFinding, act_on, check_on_finding
+from keras_trainwatch.on_finding import (
+    OnFinding,
+    act_on,
+    check_on_finding,
+    report_changes,
+)
 from keras_trainwatch.probe import GradientProbe, ProbeBatch, build_probe
 from keras_trainwatch.records import ProbeRecord
 from keras_trainwatch.schedule import ProbeSchedule
@@ -184,6 +189,11 @@ class GradientWatch(keras.callbacks.Callback):
         return self._ledger.findings
 
     @property
+    def active_findings(self) -> list[Finding]:
+        """The findings the latest probe showed (new or lasting)."""
+        return self._ledger.active
+
+    @property
     def step(self) -> int:
         """The global training step as of the latest callback."""
         return self.schedule.step
@@ -301,8 +311,9 @@ class GradientWatch(keras.callbacks.Callback):
         Returns:
             A dict with keys `gradient_watch/grad_norm` (global gradient
             norm), `gradient_watch/min_relative_grad` (the smallest
-            per-layer |g|/|w|), `gradient_watch/max_dead_fraction` and
-            `gradient_watch/findings` (findings so far).
+            per-layer |g|/|w|), `gradient_watch/max_dead_fraction`,
+            `gradient_watch/findings` (findings so far) and
+            `gradient_watch/active_findings` (those the latest probe showed).
         """
         record = self._last_record
         relative = [layer.relative_grad for layer in record.layers]
@@ -311,6 +322,7 @@ class GradientWatch(keras.callbacks.Callback):
             f"{LOG_PREFIX}min_relative_grad": min(relative, default=0.0),
             f"{LOG_PREFIX}max_dead_fraction": record.max_dead_fraction,
             f"{LOG_PREFIX}findings": float(len(self.findings)),
+            f"{LOG_PREFIX}active_findings": float(len(self._ledger.active)),
         }
 
     def __deepcopy__(self, memo):
@@ -364,7 +376,8 @@ class GradientWatch(keras.callbacks.Callback):
         self._last_record = record
         self.records.append(record)
         self._recent.append(record)
-        new = self._ledger.add(found)
+        update = self._ledger.update(found, self._epoch, step)
+        new = update.new
         if self._summary_writer is not None:
             self._summary_writer.write_record(record)
             if self._probe.last_histograms is not None:
@@ -373,8 +386,10 @@ class GradientWatch(keras.callbacks.Callback):
                     self._probe.last_histograms,
                     step,
                 )
-            self._summary_writer.write_findings(new)
+            self._summary_writer.write_findings(new + update.returned)
+            self._summary_writer.write_resolved(update.resolved)
         for finding in new:
             act_on(finding, self.on_finding, self.model)
+        report_changes(update, self.on_finding)
         for listener in self._listeners:
             listener(new, record)

@@ -457,6 +457,7 @@ def test_summary_numbers_go_into_history(digits):
         "gradient_watch/min_relative_grad",
         "gradient_watch/max_dead_fraction",
         "gradient_watch/findings",
+        "gradient_watch/active_findings",
     }
     assert history.history["gradient_watch/grad_norm"][-1] == pytest.approx(
         watch.records[-1].grad_norm

@@ -19,21 +19,22 @@ def findings_table(runs: Sequence[WatchedRun]) -> str:
     """
     if not runs:
         return "No GradientWatch runs found (no 'gradient_watch' folders with event files)."
-    header = ("run", "finding", "layer", "epoch", "step", "value")
+    header = ("run", "finding", "layer", "epoch", "step", "value", "resolved")
     rows = []
     remedies = {}
     for run in runs:
         if not run.findings:
-            rows.append((run.name, "none", "", "", "", ""))
+            rows.append((run.name, "none", "", "", "", "", ""))
         for f in run.findings:
             rows.append(
                 (
                     run.name,
                     f.kind,
-                    f.layer,
+                    f.layer or "(loss)",
                     str(f.epoch),
                     str(f.step),
                     f"{f.value:.3g}",
+                    "" if f.resolved_step is None else f"step {f.resolved_step}",
                 )
             )
             remedies[f.kind] = f.remedy

@@ -85,14 +85,18 @@ class ExplodingGradientDetector:
         ]
         for layer in record.layers:
             norm = layer.grad_norm
-            if norm > self.max_grad_norm:
+            scaled = _per_input_scale(layer, record)
+            if scaled > self.max_grad_norm:
+                evidence = f"gradient norm {norm:.3g} exceeds {self.max_grad_norm:g}"
+                if scaled != norm:
+                    evidence = (
+                        f"gradient norm {norm:.3g}, {scaled:.3g} per unit of "
+                        f"input scale (RMS {record.input_scale:.3g}), exceeds "
+                        f"{self.max_grad_norm:g}"
+                    )
                 findings.append(
                     self._finding(
-                        record,
-                        layer.name,
-                        norm,
-                        self.max_grad_norm,
-                        f"gradient norm {norm:.3g} exceeds {self.max_grad_norm:g}.",
+                        record, layer.name, scaled, self.max_grad_norm, evidence + "."
                     )
                 )
                 continue
@@ -147,3 +151,13 @@ class ExplodingGradientDetector:
             threshold,
             f"Exploding gradients in {where}: {evidence}",
         )
+
+
+def _per_input_scale(layer, record):
+    """The layer's gradient norm, divided by the inputs' scale when it reads
+    the model's inputs directly: its kernel gradient is the inputs times the
+    error, so inputs on a 0-255 scale make it 100x larger without anything
+    exploding."""
+    if layer.reads_input and record.input_scale > 1.0:
+        return layer.grad_norm / record.input_scale
+    return layer.grad_norm

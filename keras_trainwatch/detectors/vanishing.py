@@ -11,6 +11,8 @@ from keras_trainwatch.detectors.base import make_finding
 from keras_trainwatch.findings import (
     GATED_RECURRENT_VANISHING_REMEDY,
     RECURRENT_VANISHING_REMEDY,
+    REMEDIES,
+    UNSATURATED_VANISHING_REMEDY,
     VANISHING_GRADIENTS,
     Finding,
 )
@@ -18,6 +20,11 @@ from keras_trainwatch.records import ProbeRecord
 
 # Fewer steps than this and "early" and "late" overlap too much to compare.
 MIN_RECURRENT_STEPS = 20
+
+# Activations whose flat tails shrink the gradients passing through them.
+SATURATING_ACTIVATIONS = frozenset(
+    {"sigmoid", "tanh", "hard_sigmoid", "softsign", "hard_tanh", "log_sigmoid"}
+)
 
 
 class VanishingGradientDetector:
@@ -71,30 +78,36 @@ class VanishingGradientDetector:
     def __call__(
         self, record: ProbeRecord, recent: Sequence[ProbeRecord]
     ) -> list[Finding]:
+        layers = [layer for layer in record.layers if not layer.normalization]
+        relative = [layer.data_relative_grad for layer in layers]
         findings = []
-        relative = [layer.relative_grad for layer in record.layers]
-        for depth, layer in enumerate(record.layers[:-1]):
-            above = [r for r in relative[depth + 1 :] if math.isfinite(r)]
+        for depth, layer in enumerate(layers[:-1]):
             rel = relative[depth]
-            if not above or not math.isfinite(rel) or rel == 0:
-                continue
-            reference = max(above)
+            if not math.isfinite(rel) or rel == 0:
+                continue  # blocked (dead units) or exploded: other rules
+            above = [r for r in relative[depth + 1 :] if math.isfinite(r)]
+            reference = max(above, default=0.0)
             ratio = rel / reference if reference > 0 else math.inf
-            if rel < self.max_relative_grad and ratio < self.max_ratio:
-                findings.append(
-                    make_finding(
-                        self.kind,
-                        record,
-                        layer.name,
-                        ratio,
-                        self.max_ratio,
-                        f"Vanishing gradients in layer '{layer.name}': its "
-                        f"relative gradient |g|/|w| = {rel:.2e} is "
-                        f"{ratio:.1e} times the largest one above it "
-                        f"(limits {self.max_relative_grad:g} and "
-                        f"{self.max_ratio:g} times): it barely trains.",
-                    )
+            if not (rel < self.max_relative_grad and ratio < self.max_ratio):
+                # The gradient reaches this layer, so it reaches the input:
+                # smaller gradients above it are a gated branch (a
+                # LayerScale, a zero-initialized residual), not vanishing.
+                break
+            findings.append(
+                make_finding(
+                    self.kind,
+                    record,
+                    layer.name,
+                    ratio,
+                    self.max_ratio,
+                    f"Vanishing gradients in layer '{layer.name}': the data "
+                    f"loss gives it a relative gradient |g|/|w| = {rel:.2e}, "
+                    f"{ratio:.1e} times the largest one above it (flagged "
+                    f"when |g|/|w| < {self.max_relative_grad:g} and the ratio "
+                    f"< {self.max_ratio:g}): it barely trains.",
+                    remedy=_remedy(layers, depth),
                 )
+            )
         return findings + self._through_time(record)
 
     def _through_time(self, record):
@@ -127,3 +140,13 @@ class VanishingGradientDetector:
                 )
             )
         return findings
+
+
+def _remedy(layers, depth):
+    """ReLU for gradients that saturating activations shrink (in the layer
+    or above it); otherwise skip connections, normalization, initialization."""
+    if any(
+        layer.activation in SATURATING_ACTIVATIONS for layer in layers[depth:-1]
+    ):
+        return REMEDIES[VANISHING_GRADIENTS]
+    return UNSATURATED_VANISHING_REMEDY

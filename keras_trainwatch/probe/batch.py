@@ -30,6 +30,19 @@ class ProbeBatch:
         """Number of samples in the batch."""
         return int(keras.tree.flatten(self.x)[0].shape[0])
 
+    @property
+    def input_scale(self) -> float:
+        """Root mean square of the floating-point inputs (1.0 if none)."""
+        squares, count = 0.0, 0
+        for tensor in keras.tree.flatten(self.x):
+            if tensor is None or not tensor.dtype.is_floating:
+                continue
+            values = np.asarray(tensor, dtype=np.float64)
+            values = values[np.isfinite(values)]
+            squares += float(np.sum(values**2))
+            count += values.size
+        return float(np.sqrt(squares / count)) if count else 1.0
+
     @classmethod
     def from_data(cls, probe_data: Any) -> ProbeBatch:
         """Builds the batch from what users pass as `probe_data`.

@@ -36,6 +36,9 @@ class GradientPassResult(NamedTuple):
         sequences: Input sequences of the recurrent layers.
         sequence_gradients: Gradients of those sequences (`None` where the
             loss does not reach).
+        regularization_gradients: The gradient of each variable's own
+            regularization term (`None` for a variable without one), to
+            subtract from its gradient for the data loss's alone.
     """
 
     loss: Any
@@ -44,6 +47,7 @@ class GradientPassResult(NamedTuple):
     activations: list
     sequences: list
     sequence_gradients: list
+    regularization_gradients: list
 
 
 class GradientPass:
@@ -110,7 +114,33 @@ class GradientPass:
             activations=list(activations),
             sequences=list(sequences),
             sequence_gradients=grads[len(weights) :],
+            regularization_gradients=self._regularization_gradients(weights),
         )
+
+    def _regularization_gradients(self, weights):
+        """Each regularized variable's regularizer differentiated on its
+        own: a small tape over the weights alone, no activations."""
+        regularized = [
+            i
+            for i, v in enumerate(self.layout.variables)
+            if getattr(v, "regularizer", None) is not None
+        ]
+        result = [None] * len(weights)
+        if not regularized:
+            return result
+        with tf.GradientTape() as tape:
+            tape.watch([weights[i] for i in regularized])
+            terms = [
+                tf.cast(
+                    tf.reduce_sum(self.layout.variables[i].regularizer(weights[i])),
+                    tf.float32,
+                )
+                for i in regularized
+            ]
+        grads = tape.gradient(terms, [weights[i] for i in regularized])
+        for i, grad in zip(regularized, grads):
+            result[i] = grad
+        return result
 
     def _check_loss_exists(self, scope):
         model = self.model

@@ -27,10 +27,20 @@ class WatchedLayer:
         name: Display name (`"outer/inner"` inside nested models).
         variable_indices: Indices of its variables in
             `model.trainable_variables`.
+        kind: The layer's class name, e.g. `"Dense"`.
+        activation: The name of its activation function, or `None`.
+        normalization: Whether it is a normalization layer (its scale and
+            offset are not evidence of vanishing gradients).
+        reads_input: Whether it takes a model input directly (its kernel
+            gradient scales with the inputs' scale).
     """
 
     name: str
     variable_indices: tuple[int, ...]
+    kind: str = ""
+    activation: str | None = None
+    normalization: bool = False
+    reads_input: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,12 +161,6 @@ class ModelLayout:
         indices_by_layer: dict[str, list[int]] = {}
         for i in range(len(variables)):
             indices_by_layer.setdefault(owner.get(i, model.name), []).append(i)
-        layers = tuple(
-            WatchedLayer(name, tuple(indices))
-            for name, indices in sorted(
-                indices_by_layer.items(), key=lambda item: item[1][0]
-            )
-        )
         variable_names = tuple(
             f"{owner.get(i, model.name)}/{v.name}"
             for i, v in enumerate(variables)
@@ -164,6 +168,24 @@ class ModelLayout:
 
         graph_io = _keras_compat.graph_io(model)
         graph_nodes = {} if graph_io is None else _nodes_in_graph(graph_io[1])
+        input_ids = (
+            set()
+            if graph_io is None
+            else {id(t) for t in keras.tree.flatten(graph_io[0])}
+        )
+        layer_by_name = dict(named_layers)
+        layers = tuple(
+            _watched(
+                name,
+                tuple(indices),
+                layer_by_name.get(name),
+                graph_nodes,
+                input_ids,
+            )
+            for name, indices in sorted(
+                indices_by_layer.items(), key=lambda item: item[1][0]
+            )
+        )
         relu_layers, unchecked, recurrent = [], [], []
         for name, layer in named_layers:
             nodes = graph_nodes.get(id(layer), [])
@@ -266,6 +288,36 @@ def _nodes_in_graph(graph_outputs):
         nodes_by_layer.setdefault(id(operation), []).append(node)
         stack.extend(node.input_tensors)
     return nodes_by_layer
+
+
+def _watched(name, indices, layer, graph_nodes, input_ids):
+    if layer is None:  # variables of the model itself
+        return WatchedLayer(name, indices)
+    nodes = graph_nodes.get(id(layer), [])
+    reads_input = any(
+        id(t) in input_ids
+        for node in nodes
+        for t in keras.tree.flatten(node.input_tensors)
+    )
+    kind = type(layer).__name__
+    return WatchedLayer(
+        name,
+        indices,
+        kind=kind,
+        activation=activation_name(layer),
+        normalization="Normalization" in kind or kind.endswith("Norm"),
+        reads_input=reads_input,
+    )
+
+
+def activation_name(layer: keras.layers.Layer) -> str | None:
+    """The name of the layer's activation function (`"relu"`, `"sigmoid"`,
+    ...), `"relu"` for a `keras.layers.ReLU`, or `None`."""
+    if isinstance(layer, keras.layers.ReLU):
+        return "relu"
+    activation = getattr(layer, "activation", None)
+    name = getattr(activation, "__name__", None)
+    return None if name in (None, "linear") else name
 
 
 def _is_sequence_to_one(layer):

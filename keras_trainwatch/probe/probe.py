@@ -60,6 +60,7 @@ class GradientProbe:
         )
         self._replicas = self._strategy.num_replicas_in_sync
         self._batch = batch.split(self._strategy)
+        self._input_scale = batch.input_scale
         self._gradient_pass = GradientPass(model, self.layout)
         # Variables whose gradient is None (not connected to the loss) are
         # found at trace time and left out of the statistics.
@@ -121,6 +122,7 @@ class GradientProbe:
             self._connected,
             epoch,
             step,
+            input_scale=self._input_scale,
         )
 
     def _statistics(self, x, y, sample_weight) -> ProbeStatistics:

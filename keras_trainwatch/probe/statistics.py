@@ -34,6 +34,9 @@ class ProbeStatistics(NamedTuple):
     Attributes:
         loss: Scalar loss, summed over replicas.
         grad_norms: `[variables]` L2 norms of the gradients.
+        data_grad_norms: `[variables]` L2 norms of the gradients of the data
+            loss alone (the regularizer's gradient subtracted; equal to
+            `grad_norms` for variables without a regularizer).
         weight_norms: `[variables]` L2 norms of the variables.
         nonfinite: `[variables]` counts of non-finite gradient entries.
         dead_units: `[relu layers]` counts of dead units.
@@ -47,6 +50,7 @@ class ProbeStatistics(NamedTuple):
 
     loss: Any
     grad_norms: Any
+    data_grad_norms: Any
     weight_norms: Any
     nonfinite: Any
     dead_units: Any
@@ -86,13 +90,22 @@ def reduce_to_statistics(
     Returns:
         The `ProbeStatistics`.
     """
-    summed = {}
-    weights = {}
+    summed, weights, data_norms = {}, {}, {}
     for i in connected:
         grad, weight = reductions.gradient_and_weight(
             result.gradients[i], result.weights[i], replicas
         )
         summed[i], weights[i] = tf.cast(grad, tf.float32), weight
+        data_norms[i] = reductions.l2_norm(summed[i])
+        regularizer_grad = result.regularization_gradients[i]
+        if regularizer_grad is not None and not isinstance(
+            result.gradients[i], tf.IndexedSlices
+        ):
+            # The regularizer's gradient is the same on every replica, and
+            # the summed gradient holds it once per replica.
+            data_norms[i] = reductions.l2_norm(
+                summed[i] - replicas * tf.cast(regularizer_grad, tf.float32)
+            )
     dead_counts = _dead_units(result, layout, summed)
     time = [
         _early_and_late(recurrent, sequence, grad)
@@ -103,6 +116,7 @@ def reduce_to_statistics(
     return ProbeStatistics(
         loss=reductions.sum_over_replicas(result.loss),
         grad_norms=_stack([reductions.l2_norm(summed[i]) for i in connected]),
+        data_grad_norms=_stack([data_norms[i] for i in connected]),
         weight_norms=_stack([reductions.l2_norm(weights[i]) for i in connected]),
         nonfinite=_stack(
             [reductions.nonfinite_count(summed[i]) for i in connected]
@@ -130,17 +144,26 @@ def to_record(
     connected: list[int],
     epoch: int,
     step: int,
+    input_scale: float = 1.0,
 ) -> ProbeRecord:
     """The host-side `ProbeRecord` of statistics read as numpy arrays."""
+    regularized = {
+        i for i, v in enumerate(layout.variables) if getattr(v, "regularizer", None)
+    }
     per_variable = {
         i: WeightStats(
             layout.variable_names[i],
             float(grad_norm),
             float(weight_norm),
             int(nonfinite),
+            float(data_grad_norm) if i in regularized else None,
         )
-        for i, grad_norm, weight_norm, nonfinite in zip(
-            connected, values.grad_norms, values.weight_norms, values.nonfinite
+        for i, grad_norm, data_grad_norm, weight_norm, nonfinite in zip(
+            connected,
+            values.grad_norms,
+            values.data_grad_norms,
+            values.weight_norms,
+            values.nonfinite,
         )
     }
     layers = []
@@ -149,7 +172,16 @@ def to_record(
             per_variable[i] for i in watched.variable_indices if i in per_variable
         )
         if stats:
-            layers.append(LayerStats(watched.name, stats))
+            layers.append(
+                LayerStats(
+                    watched.name,
+                    stats,
+                    kind=watched.kind,
+                    activation=watched.activation,
+                    normalization=watched.normalization,
+                    reads_input=watched.reads_input,
+                )
+            )
     dead = tuple(
         DeadUnitStats(relu.name, int(count), relu.units, relu.source)
         for relu, count in zip(
@@ -173,7 +205,13 @@ def to_record(
         )
     )
     return ProbeRecord(
-        epoch, step, float(values.loss), tuple(layers), dead, time_gradients
+        epoch,
+        step,
+        float(values.loss),
+        tuple(layers),
+        dead,
+        time_gradients,
+        input_scale=input_scale,
     )
 
 

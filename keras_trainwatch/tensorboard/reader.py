@@ -14,6 +14,7 @@ from keras_trainwatch.findings import Finding
 from keras_trainwatch.tensorboard.tags import (
     FINDING_COLUMNS,
     FINDINGS_TAG,
+    RESOLVED_TAG,
     RUN_NAME,
 )
 
@@ -75,20 +76,27 @@ def read_runs(log_dir: str | os.PathLike) -> list[WatchedRun]:
 def _read_run(name, folder):
     events = EventAccumulator(folder, size_guidance={"tensors": 0})
     events.Reload()
-    scalars, findings = {}, []
+    scalars, findings, resolved = {}, [], {}
     for tag in events.Tags()["tensors"]:
         for event in events.Tensors(tag):
             value = tensor_util.make_ndarray(event.tensor_proto)
             if tag == FINDINGS_TAG:
                 findings += [_finding(row) for row in value[1:]]
+            elif tag == RESOLVED_TAG:
+                for row in value[1:]:
+                    finding = _finding(row)
+                    resolved[(finding.key, finding.step)] = finding
             elif value.shape == () and value.dtype.kind == "f":
                 scalars.setdefault(tag, []).append((event.step, float(value)))
+    findings = [resolved.get((f.key, f.step), f) for f in findings]
     findings.sort(key=lambda f: f.step)
     return WatchedRun(name, folder, tuple(findings), scalars)
 
 
 def _finding(row):
-    cells = dict(zip(FINDING_COLUMNS, (c.decode("utf-8") for c in row)))
+    columns = FINDING_COLUMNS + ("resolved_step",)
+    cells = dict(zip(columns, (c.decode("utf-8") for c in row)))
+    resolved = cells.get("resolved_step") or None
     return Finding(
         kind=cells["kind"],
         layer=cells["layer"] or None,
@@ -98,4 +106,5 @@ def _finding(row):
         threshold=float(cells["threshold"]),
         message=cells["message"],
         remedy=cells["remedy"],
+        resolved_step=None if resolved is None else int(resolved),
     )

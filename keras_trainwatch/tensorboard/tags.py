@@ -6,6 +6,7 @@ from tensorboard.plugins.custom_scalar import layout_pb2
 
 RUN_NAME = "gradient_watch"
 FINDINGS_TAG = "findings"
+RESOLVED_TAG = "findings/resolved"
 REDUCTIONS_TAG = "learning_rate/reductions"
 FINDING_COLUMNS = (
     "kind",

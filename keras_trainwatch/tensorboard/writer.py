@@ -23,6 +23,7 @@ from keras_trainwatch.tensorboard.tags import (
     FINDING_COLUMNS,
     FINDINGS_TAG,
     REDUCTIONS_TAG,
+    RESOLVED_TAG,
     RUN_NAME,
     dashboard_layout,
     histogram_tag,
@@ -108,23 +109,35 @@ class ProbeSummaryWriter:
         self._writer.flush()
 
     def write_findings(self, findings: Iterable[Finding]) -> None:
-        """Writes the findings first seen at one probe as one table (a
-        header row, then a row per finding), with their remedies.
+        """Writes the findings first seen (or seen again after being
+        resolved) at one probe as one table (a header row, then a row per
+        finding), with their remedies.
 
         Args:
-            findings: Findings first seen at one probe (same step).
+            findings: Findings of one probe (same step).
         """
+        self._write_table(FINDINGS_TAG, FINDING_COLUMNS, findings, "step")
+
+    def write_resolved(self, findings: Iterable[Finding]) -> None:
+        """Writes the findings one probe resolved, as a table like the
+        findings table with a `resolved_step` column, at that step.
+
+        Args:
+            findings: Findings resolved at one probe.
+        """
+        columns = FINDING_COLUMNS + ("resolved_step",)
+        self._write_table(RESOLVED_TAG, columns, findings, "resolved_step")
+
+    def _write_table(self, tag, columns, findings, step_field):
         findings = list(findings)
         if not findings:
             return
-        rows = [FINDING_COLUMNS] + [
-            tuple(_cell(getattr(f, column)) for column in FINDING_COLUMNS)
+        rows = [columns] + [
+            tuple(_cell(getattr(f, column)) for column in columns)
             for f in findings
         ]
-        with self._writer.as_default(step=findings[0].step):
-            tf.summary.text(
-                FINDINGS_TAG, tf.constant(np.array(rows, dtype=object))
-            )
+        with self._writer.as_default(step=getattr(findings[0], step_field)):
+            tf.summary.text(tag, tf.constant(np.array(rows, dtype=object)))
         self._writer.flush()
 
     def write_reduction(self, reduction) -> None:

@@ -245,3 +245,74 @@ def test_time_rule_needs_enough_steps_and_a_real_drop(steps, early, late):
     assert (
         VanishingGradientDetector()(time_record(steps, early, late), []) == []
     )
+
+
+# --- Rules that understand the model (real-model benchmark, issue 11) ------
+
+
+def test_vanishing_flags_only_the_run_of_layers_from_the_input():
+    # A gated branch in the middle (a LayerScale at 1e-6): the stem still
+    # gets a healthy gradient through the skip path, so nothing vanished.
+    gated = [1e-2, 1e-9, 1e-9, 5e-2, 2e-1]
+    assert VanishingGradientDetector()(make_record(layers_with(gated)), []) == []
+    # The same small layers at the bottom are vanishing.
+    bottom = [1e-9, 1e-9, 1e-2, 5e-2, 2e-1]
+    findings = VanishingGradientDetector()(make_record(layers_with(bottom)), [])
+    assert [f.layer for f in findings] == ["layer_0", "layer_1"]
+
+
+def test_vanishing_skips_normalization_layers():
+    grads = [3e-2, 1e-9, 4e-2, 2e-1]
+    info = {"layer_1": {"kind": "BatchNormalization", "normalization": True}}
+    record = make_record(layers_with(grads), info=info)
+    assert VanishingGradientDetector()(record, []) == []
+    info = {"layer_0": {"kind": "LayerNormalization", "normalization": True}}
+    record = make_record(layers_with([1e-9, 3e-2, 4e-2, 2e-1]), info=info)
+    assert VanishingGradientDetector()(record, []) == []
+
+
+def test_vanishing_reads_the_data_loss_not_the_regularizer():
+    # grad_norm 2e-3 (|g|/|w| above the limit) of which the data loss gives
+    # 1e-7: weight decay alone is moving this layer.
+    layers = [
+        ("layer_0", 2e-3, 1.0, 0, 1e-7),
+        ("layer_1", 2e-3, 1.0, 0, 1e-6),
+        ("layer_2", 3e-1, 1.0, 0, 3e-1),
+    ]
+    findings = VanishingGradientDetector()(make_record(layers), [])
+    assert [f.layer for f in findings] == ["layer_0", "layer_1"]
+    assert findings[0].value == pytest.approx(1e-7 / 3e-1)
+    assert "data loss" in findings[0].message
+
+
+def test_vanishing_remedy_fits_the_activations_on_the_path():
+    grads = [1e-9, 1e-2, 2e-1]
+    sigmoid = {"layer_1": {"activation": "sigmoid"}}
+    [finding] = VanishingGradientDetector()(
+        make_record(layers_with(grads), info=sigmoid), []
+    )
+    assert "ReLU" in finding.remedy
+    relu = {n: {"activation": "relu"} for n in ("layer_0", "layer_1")}
+    [finding] = VanishingGradientDetector()(
+        make_record(layers_with(grads), info=relu), []
+    )
+    assert "ReLU activations" not in finding.remedy
+    assert "skip (residual) connections" in finding.remedy
+
+
+def test_exploding_divides_an_input_layer_by_the_input_scale():
+    # ResNet50 on caffe-style 0-255 inputs: |g| = 1090 at the stem.
+    info = {"conv1": {"reads_input": True}}
+    layers = [("conv1", 1090.0, 11.0), ("conv2", 20.0, 30.0)]
+    record = make_record(layers, info=info, input_scale=74.0)
+    assert ExplodingGradientDetector()(record, []) == []
+    # Huge all the same: a stem gradient of 1e6 on the same inputs.
+    record = make_record(
+        [("conv1", 1e6, 11.0), ("conv2", 20.0, 30.0)], info=info, input_scale=74.0
+    )
+    [finding] = ExplodingGradientDetector()(record, [])
+    assert finding.value == pytest.approx(1e6 / 74.0)
+    assert "per unit of input scale" in finding.message
+    # Not an input layer: no division.
+    record = make_record([("conv1", 1090.0, 11.0)], input_scale=74.0)
+    assert len(ExplodingGradientDetector()(record, [])) == 1

@@ -207,7 +207,9 @@ def hook_cost(calls=100_000):
 
     model = Model()
     counter = [0]
-    TrainStepHook(lambda logs: counter.__setitem__(0, counter[0] + 1)).install(model)
+    TrainStepHook(lambda logs: counter.__setitem__(0, counter[0] + 1)).install(
+        model
+    )
     wrapped, bare = model.train_function, model.train_function.wrapped
     timings = {}
     for name, function in (("bare", bare), ("wrapped", wrapped)) * 2:

@@ -187,28 +187,40 @@ def small_unet(size=32):
     skip = x
     for filters in (32, 64):
         x = L.Activation("relu")(x)
-        x = L.BatchNormalization()(L.SeparableConv2D(filters, 3, padding="same")(x))
+        x = L.BatchNormalization()(
+            L.SeparableConv2D(filters, 3, padding="same")(x)
+        )
         x = L.MaxPooling2D(3, strides=2, padding="same")(x)
         residual = L.Conv2D(filters, 1, strides=2, padding="same")(skip)
         x = L.add([x, residual])
         skip = x
     for filters in (64, 32, 16):
         x = L.Activation("relu")(x)
-        x = L.BatchNormalization()(L.Conv2DTranspose(filters, 3, padding="same")(x))
+        x = L.BatchNormalization()(
+            L.Conv2DTranspose(filters, 3, padding="same")(x)
+        )
         x = L.UpSampling2D(2)(x)
         residual = L.Conv2D(filters, 1, padding="same")(L.UpSampling2D(2)(skip))
         x = L.add([x, residual])
         skip = x
     x = L.Resizing(size, size)(x)
-    return keras.Model(inputs, L.Conv2D(1, 3, activation="sigmoid", padding="same")(x))
+    return keras.Model(
+        inputs, L.Conv2D(1, 3, activation="sigmoid", padding="same")(x)
+    )
 
 
-def mnist_convnet(activation="relu", initializer="glorot_uniform", dense_bias=0.0):
+def mnist_convnet(
+    activation="relu", initializer="glorot_uniform", dense_bias=0.0
+):
     """keras.io "Simple MNIST convnet"."""
     inputs = keras.Input((28, 28, 1))
-    x = L.Conv2D(32, 3, activation=activation, kernel_initializer=initializer)(inputs)
+    x = L.Conv2D(32, 3, activation=activation, kernel_initializer=initializer)(
+        inputs
+    )
     x = L.MaxPooling2D(2)(x)
-    x = L.Conv2D(64, 3, activation=activation, kernel_initializer=initializer)(x)
+    x = L.Conv2D(64, 3, activation=activation, kernel_initializer=initializer)(
+        x
+    )
     x = L.MaxPooling2D(2)(x)
     x = L.Flatten()(x)
     x = L.Dense(
@@ -240,7 +252,9 @@ def deep_vgg(activation="relu", scale=1.0, size=32):
     scaled (a model without normalization, so a bad scale compounds)."""
 
     def build():
-        model = apps.VGG16(weights=None, input_shape=(size, size, 3), classes=CLASSES)
+        model = apps.VGG16(
+            weights=None, input_shape=(size, size, 3), classes=CLASSES
+        )
         config = model.get_config()
         for layer in config["layers"]:
             if layer["config"].get("activation") == "relu":
@@ -325,14 +339,24 @@ def cases() -> list[Case]:
     families = [
         ("ConvNeXtTiny", apps.ConvNeXtTiny, apps.convnext.preprocess_input, 64),
         ("DenseNet121", apps.DenseNet121, apps.densenet.preprocess_input, 64),
-        ("EfficientNetB0", apps.EfficientNetB0, apps.efficientnet.preprocess_input, 64),
+        (
+            "EfficientNetB0",
+            apps.EfficientNetB0,
+            apps.efficientnet.preprocess_input,
+            64,
+        ),
         (
             "EfficientNetV2B0",
             apps.EfficientNetV2B0,
             apps.efficientnet_v2.preprocess_input,
             64,
         ),
-        ("InceptionV3", apps.InceptionV3, apps.inception_v3.preprocess_input, 75),
+        (
+            "InceptionV3",
+            apps.InceptionV3,
+            apps.inception_v3.preprocess_input,
+            75,
+        ),
         (
             "InceptionResNetV2",
             apps.InceptionResNetV2,
@@ -340,7 +364,12 @@ def cases() -> list[Case]:
             75,
         ),
         ("MobileNet", apps.MobileNet, apps.mobilenet.preprocess_input, 64),
-        ("MobileNetV2", apps.MobileNetV2, apps.mobilenet_v2.preprocess_input, 64),
+        (
+            "MobileNetV2",
+            apps.MobileNetV2,
+            apps.mobilenet_v2.preprocess_input,
+            64,
+        ),
         (
             "MobileNetV3Small",
             apps.MobileNetV3Small,
@@ -354,13 +383,33 @@ def cases() -> list[Case]:
         ("Xception", apps.Xception, apps.xception.preprocess_input, 71),
     ]
     result = [
-        Case(f"app/{name}", HEALTHY, application(build, size), images(size, pre))
+        Case(
+            f"app/{name}", HEALTHY, application(build, size), images(size, pre)
+        )
         for name, build, pre, size in families
     ]
     result += [
-        Case("hub/Bert", HEALTHY, lambda: hub_backbone("bert"), hub_tokens("bert"), epochs=8),
-        Case("hub/GPT2", HEALTHY, lambda: hub_backbone("gpt2"), hub_tokens("gpt2"), epochs=8),
-        Case("io/transformer", HEALTHY, transformer_classifier, tokens(32), epochs=8),
+        Case(
+            "hub/Bert",
+            HEALTHY,
+            lambda: hub_backbone("bert"),
+            hub_tokens("bert"),
+            epochs=8,
+        ),
+        Case(
+            "hub/GPT2",
+            HEALTHY,
+            lambda: hub_backbone("gpt2"),
+            hub_tokens("gpt2"),
+            epochs=8,
+        ),
+        Case(
+            "io/transformer",
+            HEALTHY,
+            transformer_classifier,
+            tokens(32),
+            epochs=8,
+        ),
         Case("io/masked_bilstm", HEALTHY, masked_bilstm, tokens(32), epochs=8),
         Case("io/unet", HEALTHY, small_unet, masks(32), segmentation=True),
         Case("io/mnist_convnet", HEALTHY, mnist_convnet, digits_like, epochs=8),
@@ -370,25 +419,57 @@ def cases() -> list[Case]:
     result += [
         Case("faulty/vgg16_sigmoid", VANISHING, deep_vgg("sigmoid"), scaled),
         Case("faulty/vgg16_tanh", VANISHING, deep_vgg("tanh"), scaled),
-        Case("faulty/convnet_sigmoid_sgd", VANISHING,
-             lambda: mnist_convnet("sigmoid"), digits_like,
-             optimizer=lambda: keras.optimizers.SGD(0.01)),
-        Case("faulty/lenet_sigmoid_l2", VANISHING, lenet_sigmoid_stack, digits_like),
-        Case("faulty/vgg16_init_x3", EXPLODING, deep_vgg(scale=3.0), vgg_images),
-        Case("faulty/convnet_init_x10", EXPLODING,
-             lambda: mnist_convnet(initializer=keras.initializers.RandomNormal(0, 1.0)),
-             lambda n, s: (digits_like(n, s)[0] * 255, digits_like(n, s)[1]),
-             optimizer=lambda: keras.optimizers.SGD(0.01)),
-        Case("faulty/mobilenet_lr_x100", DEAD, application(apps.MobileNet, 64),
-             images(64, apps.mobilenet.preprocess_input),
-             optimizer=lambda: keras.optimizers.Adam(0.1)),
-        Case("faulty/convnet_lr_x100", DEAD, mnist_convnet, digits_like,
-             optimizer=lambda: keras.optimizers.Adam(0.1)),
-        Case("faulty/resnet50_dead_bn", DEAD,
-             killed_relus(application(apps.ResNet50, 64)),
-             images(64, apps.resnet.preprocess_input)),
-        Case("faulty/convnet_dead_bias", DEAD,
-             lambda: mnist_convnet(dense_bias=-30.0), digits_like),
+        Case(
+            "faulty/convnet_sigmoid_sgd",
+            VANISHING,
+            lambda: mnist_convnet("sigmoid"),
+            digits_like,
+            optimizer=lambda: keras.optimizers.SGD(0.01),
+        ),
+        Case(
+            "faulty/lenet_sigmoid_l2",
+            VANISHING,
+            lenet_sigmoid_stack,
+            digits_like,
+        ),
+        Case(
+            "faulty/vgg16_init_x3", EXPLODING, deep_vgg(scale=3.0), vgg_images
+        ),
+        Case(
+            "faulty/convnet_init_x10",
+            EXPLODING,
+            lambda: mnist_convnet(
+                initializer=keras.initializers.RandomNormal(0, 1.0)
+            ),
+            lambda n, s: (digits_like(n, s)[0] * 255, digits_like(n, s)[1]),
+            optimizer=lambda: keras.optimizers.SGD(0.01),
+        ),
+        Case(
+            "faulty/mobilenet_lr_x100",
+            DEAD,
+            application(apps.MobileNet, 64),
+            images(64, apps.mobilenet.preprocess_input),
+            optimizer=lambda: keras.optimizers.Adam(0.1),
+        ),
+        Case(
+            "faulty/convnet_lr_x100",
+            DEAD,
+            mnist_convnet,
+            digits_like,
+            optimizer=lambda: keras.optimizers.Adam(0.1),
+        ),
+        Case(
+            "faulty/resnet50_dead_bn",
+            DEAD,
+            killed_relus(application(apps.ResNet50, 64)),
+            images(64, apps.resnet.preprocess_input),
+        ),
+        Case(
+            "faulty/convnet_dead_bias",
+            DEAD,
+            lambda: mnist_convnet(dense_bias=-30.0),
+            digits_like,
+        ),
     ]
     return result
 
@@ -399,7 +480,9 @@ def cases() -> list[Case]:
 def data_loss(model, loss, x, y):
     """The data loss alone, in training mode, with its own tape; batch-norm
     statistics and seeds put back afterwards."""
-    state = [keras.ops.convert_to_numpy(v) for v in model.non_trainable_variables]
+    state = [
+        keras.ops.convert_to_numpy(v) for v in model.non_trainable_variables
+    ]
     try:
         with tf.GradientTape() as tape:
             value = loss(y, model(x, training=True))
@@ -417,7 +500,9 @@ def stem_ratio_and_norm(model, grads):
     relative, norms = [], []
     for layer in _owning_layers(model):
         pairs = [(v, by_id.get(id(v))) for v in layer.trainable_variables]
-        pairs = [(v, tf.convert_to_tensor(g)) for v, g in pairs if g is not None]
+        pairs = [
+            (v, tf.convert_to_tensor(g)) for v, g in pairs if g is not None
+        ]
         if not pairs:
             continue
         g = math.sqrt(sum(float(tf.reduce_sum(tf.square(g))) for _, g in pairs))
@@ -441,7 +526,9 @@ def _owning_layers(model):
 
 def dead_fraction(model, x):
     """The largest share of units of a ReLU-activated layer that output 0 for
-    every sample, from the layers' outputs."""
+    every sample, from the layers' outputs in training mode (batch
+    statistics, as the probe and training see them), with batch-norm
+    statistics and seeds put back afterwards."""
     relus = [
         layer
         for layer in model.layers
@@ -452,7 +539,14 @@ def dead_fraction(model, x):
         return 0.0
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     probe = keras.Model(inputs, [layer.output for layer in relus])
-    outputs = probe(x, training=False)
+    state = [
+        keras.ops.convert_to_numpy(v) for v in model.non_trainable_variables
+    ]
+    try:
+        outputs = probe(x, training=True)
+    finally:
+        for variable, saved in zip(model.non_trainable_variables, state):
+            variable.assign(saved)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     worst = 0.0
     for out in outputs:
@@ -487,18 +581,30 @@ def run(case: Case) -> Outcome:
         if case.segmentation
         else keras.losses.SparseCategoricalCrossentropy()
     )
-    model.compile(case.optimizer(), loss, metrics=None if case.segmentation else ["accuracy"])
+    model.compile(
+        case.optimizer(),
+        loss,
+        metrics=None if case.segmentation else ["accuracy"],
+    )
     take = lambda data, n: keras.tree.map_structure(lambda a: a[:n], data)  # noqa: E731
     held = ktw.GradientWatch(
-        (take(xv, PROBE), yv[:PROBE]), on_finding=lambda f: None, keep_records=None
+        (take(xv, PROBE), yv[:PROBE]),
+        on_finding=lambda f: None,
+        keep_records=None,
     )
     train = ktw.GradientWatch(
-        (take(x, PROBE), y[:PROBE]), on_finding=lambda f: None, keep_records=None
+        (take(x, PROBE), y[:PROBE]),
+        on_finding=lambda f: None,
+        keep_records=None,
     )
     loss_before, _ = data_loss(model, loss, take(x, PROBE), y[:PROBE])
     started = time.perf_counter()
     history = model.fit(
-        x, y, epochs=case.epochs, batch_size=case.batch_size, verbose=0,
+        x,
+        y,
+        epochs=case.epochs,
+        batch_size=case.batch_size,
+        verbose=0,
         callbacks=[held, train],
     )
     seconds = time.perf_counter() - started
@@ -525,12 +631,21 @@ def run(case: Case) -> Outcome:
         caught = [
             i
             for i, record in enumerate(held.records)
-            if any(f.kind == case.label and f.step <= record.step for f in held.findings)
+            if any(
+                f.kind == case.label and f.step <= record.step
+                for f in held.findings
+            )
         ]
         first_catch = caught[0] if caught else None
     return Outcome(
-        case, confirmed, evidence, list(held.findings), list(train.findings),
-        list(held.records) + list(train.records), first_catch, seconds,
+        case,
+        confirmed,
+        evidence,
+        list(held.findings),
+        list(train.findings),
+        list(held.records) + list(train.records),
+        first_catch,
+        seconds,
     )
 
 
@@ -543,9 +658,11 @@ def describe(findings):
 
 def worst_healthy(outcomes):
     """What the detectors look at, at its worst over the healthy runs."""
-    rows = {"vanishing ratio (first layer)": (math.inf, ""),
-            "exploding |g| per input scale": (0.0, ""),
-            "dead ReLU fraction": (0.0, "")}
+    rows = {
+        "vanishing ratio (first layer)": (math.inf, ""),
+        "exploding |g| per input scale": (0.0, ""),
+        "dead ReLU fraction": (0.0, ""),
+    }
     for outcome in outcomes:
         if outcome.case.label != HEALTHY:
             continue
@@ -556,25 +673,38 @@ def worst_healthy(outcomes):
             if relative and finite and max(finite) > 0 and relative[0] > 0:
                 value = relative[0] / max(finite)
                 if value < rows["vanishing ratio (first layer)"][0]:
-                    rows["vanishing ratio (first layer)"] = (value, outcome.case.name)
+                    rows["vanishing ratio (first layer)"] = (
+                        value,
+                        outcome.case.name,
+                    )
             for layer in record.layers:
                 norm = layer.grad_norm
                 if layer.reads_input and record.input_scale > 1:
                     norm /= record.input_scale
                 if norm > rows["exploding |g| per input scale"][0]:
-                    rows["exploding |g| per input scale"] = (norm, outcome.case.name)
+                    rows["exploding |g| per input scale"] = (
+                        norm,
+                        outcome.case.name,
+                    )
             if record.max_dead_fraction > rows["dead ReLU fraction"][0]:
-                rows["dead ReLU fraction"] = (record.max_dead_fraction, outcome.case.name)
+                rows["dead ReLU fraction"] = (
+                    record.max_dead_fraction,
+                    outcome.case.name,
+                )
     return rows
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", nargs="*", help="run only these names (substring)")
+    parser.add_argument(
+        "--only", nargs="*", help="run only these names (substring)"
+    )
     parser.add_argument("--list", action="store_true", help="list the cases")
     args = parser.parse_args()
     selected = [
-        c for c in cases() if not args.only or any(o in c.name for o in args.only)
+        c
+        for c in cases()
+        if not args.only or any(o in c.name for o in args.only)
     ]
     if args.list:
         print("\n".join(f"{c.name}  {c.label}" for c in selected))
@@ -586,10 +716,14 @@ def main():
         try:
             outcome = run(case)
         except Exception as error:  # noqa: BLE001 -- a row, not a crash
-            print(f"{case.name:28} {case.label:20} could not run: {type(error).__name__}: {str(error)[:120]}")
+            print(
+                f"{case.name:28} {case.label:20} could not run: {type(error).__name__}: {str(error)[:120]}"
+            )
             continue
         outcomes.append(outcome)
-        caught = "" if outcome.first_catch is None else f"#{outcome.first_catch}"
+        caught = (
+            "" if outcome.first_catch is None else f"#{outcome.first_catch}"
+        )
         if case.label != HEALTHY and outcome.first_catch is None:
             caught = "MISSED"
         print(

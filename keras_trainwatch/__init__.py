@@ -19,7 +19,11 @@ from keras_trainwatch.learning_rate import ScaledSchedule
 from keras_trainwatch.on_finding import TrainingPathologyError
 from keras_trainwatch.plateau import PlateauCounter
 from keras_trainwatch.probe import GradientProbe, ProbeBatch
-from keras_trainwatch.reducer import AutoLRReducer, Reduction
+from keras_trainwatch.reducer import (
+    AutoLRReducer,
+    Reduction,
+    TrainingDivergedError,
+)
 from keras_trainwatch.rollback import HealthySnapshot, Rollback
 from keras_trainwatch.records import (
     DeadUnitStats,
@@ -56,6 +60,7 @@ __all__ = [
     "TimeGradientStats",
     "Reduction",
     "ScaledSchedule",
+    "TrainingDivergedError",
     "TrainingPathologyError",
     "VanishingGradientDetector",
     "WeightStats",

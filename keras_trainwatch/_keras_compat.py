@@ -106,6 +106,12 @@ def compute_loss(model: keras.Model, x, y, y_pred, sample_weight):
     )
 
 
+def loss_tracker(model: keras.Model):
+    """The `Mean` metric in which Keras's own train step accumulates the
+    loss of the epoch (`total`, `count`), or `None` before compiling."""
+    return getattr(model, "_loss_tracker", None)
+
+
 def raw_learning_rate(optimizer: keras.optimizers.Optimizer):
     """The optimizer's learning rate as given: a variable, a
     `LearningRateSchedule` or a callable (the public `learning_rate`
@@ -113,7 +119,9 @@ def raw_learning_rate(optimizer: keras.optimizers.Optimizer):
     return optimizer._learning_rate
 
 
-def metric_direction(model: keras.Model, name: str) -> Literal["up", "down"] | None:
+def metric_direction(
+    model: keras.Model, name: str
+) -> Literal["up", "down"] | None:
     """Whether the compiled metric `name` improves going up or down, as Keras
     records it, or `None` when Keras does not say."""
     containers = (_compile_utils.CompileMetrics, _compile_utils.MetricsList)

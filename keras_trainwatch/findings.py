@@ -8,10 +8,13 @@ from typing import Literal
 
 from keras_trainwatch._validation import one_of
 
-FindingKind = Literal["vanishing_gradients", "exploding_gradients", "dead_relu"]
+FindingKind = Literal[
+    "vanishing_gradients", "exploding_gradients", "dead_relu", "loss_spike"
+]
 VANISHING_GRADIENTS: FindingKind = "vanishing_gradients"
 EXPLODING_GRADIENTS: FindingKind = "exploding_gradients"
 DEAD_RELU: FindingKind = "dead_relu"
+LOSS_SPIKE: FindingKind = "loss_spike"
 KINDS: tuple[FindingKind, ...] = typing.get_args(FindingKind)
 
 # The known remedies when gradients vanish through the steps of a recurrent
@@ -44,6 +47,11 @@ REMEDIES = {
         "learning rate."
     ),
     DEAD_RELU: "Lower the learning rate.",
+    LOSS_SPIKE: (
+        "Lower the learning rate or clip the gradients; with "
+        "AutoLRReducer(rollback=True) the run returns to its last healthy "
+        "state, lowers the rate and skips the batches since."
+    ),
 }
 
 

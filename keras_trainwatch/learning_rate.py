@@ -124,7 +124,9 @@ class LearningRateHandle:
     @property
     def is_schedule(self) -> bool:
         """Whether the rate comes from a `LearningRateSchedule`."""
-        return isinstance(_keras_compat.raw_learning_rate(self._owner), _Schedule)
+        return isinstance(
+            _keras_compat.raw_learning_rate(self._owner), _Schedule
+        )
 
     def value(self) -> float:
         """The learning rate in effect now, as a Python float."""

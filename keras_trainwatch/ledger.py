@@ -75,10 +75,33 @@ class FindingLedger:
                 self.findings[position] = earlier.seen_again(finding)
         return new
 
+    def sighted(self, findings: Iterable[Finding]) -> LedgerUpdate:
+        """Records findings seen between probes (a loss spike), resolving
+        nothing.
+
+        Returns:
+            A `LedgerUpdate` with no resolved findings.
+        """
+        findings = list(findings)
+        was_active = {f.key for f in self.findings if f.active}
+        known = set(self._position)
+        new_findings = self.add(findings)
+        keys = list(dict.fromkeys(f.key for f in findings))
+        returned = [
+            self.findings[self._position[k]]
+            for k in keys
+            if k in known and k not in was_active
+        ]
+        lasting = [
+            self.findings[self._position[k]] for k in keys if k in was_active
+        ]
+        return LedgerUpdate(new_findings, returned, lasting, [])
+
     def update(
         self, findings: Iterable[Finding], epoch: int, step: int
     ) -> LedgerUpdate:
-        """Records everything one probe found.
+        """Records everything one probe found: what it no longer shows is
+        resolved.
 
         Args:
             findings: What the detectors found at this probe.
@@ -90,19 +113,8 @@ class FindingLedger:
         """
         findings = list(findings)
         was_active = {f.key for f in self.findings if f.active}
-        known = set(self._position)
-        new_findings = self.add(findings)
+        sighting = self.sighted(findings)
         seen = {f.key for f in findings}
-        returned = [
-            self.findings[self._position[k]]
-            for k in dict.fromkeys(f.key for f in findings)
-            if k in known and k not in was_active
-        ]
-        lasting = [
-            self.findings[self._position[k]]
-            for k in dict.fromkeys(f.key for f in findings)
-            if k in was_active
-        ]
         resolved = []
         for key in was_active - seen:
             position = self._position[key]
@@ -110,4 +122,4 @@ class FindingLedger:
             self.findings[position] = finding
             resolved.append(finding)
         resolved.sort(key=lambda f: self._position[f.key])
-        return LedgerUpdate(new_findings, returned, lasting, resolved)
+        return dataclasses.replace(sighting, resolved=resolved)

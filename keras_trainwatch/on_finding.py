@@ -76,17 +76,18 @@ def act_on(finding: Finding, on_finding: OnFinding, model: keras.Model) -> None:
         model.stop_training = True
 
 
-def report_changes(update, on_finding: OnFinding) -> None:
+def report_changes(returned, resolved, on_finding: OnFinding) -> None:
     """Logs, in the `"warn"` and `"stop"` modes, the findings a probe
     resolved or brought back (a callable is told about new findings only).
 
     Args:
-        update: The probe's `LedgerUpdate`.
+        returned: Resolved findings that came back.
+        resolved: Findings that the probe no longer showed.
         on_finding: A value accepted by `check_on_finding`.
     """
     if callable(on_finding) or on_finding == "raise":
         return
-    for finding in update.resolved:
+    for finding in resolved:
         LOGGER.warning(
             "[epoch %d, step %d] Resolved: %s in %s (found at step %d, seen "
             "at %d probe(s)).",
@@ -97,7 +98,7 @@ def report_changes(update, on_finding: OnFinding) -> None:
             finding.step,
             finding.occurrences,
         )
-    for finding in update.returned:
+    for finding in returned:
         LOGGER.warning(
             "[epoch %d, step %d] Back again (episode %d): %s",
             finding.last_epoch,

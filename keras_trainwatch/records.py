@@ -43,7 +43,11 @@ class WeightStats:
     def data_grad(self) -> float:
         """The gradient norm of the data loss alone (without weight
         regularization); `grad_norm` when the variable is not regularized."""
-        return self.grad_norm if self.data_grad_norm is None else self.data_grad_norm
+        return (
+            self.grad_norm
+            if self.data_grad_norm is None
+            else self.data_grad_norm
+        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,6 +24,7 @@ from keras_trainwatch.findings import (
     DEAD_RELU,
     EXPLODING_GRADIENTS,
     KINDS,
+    LOSS_SPIKE,
     Finding,
 )
 from keras_trainwatch.learning_rate import (
@@ -46,6 +47,14 @@ LOGGER = logging.getLogger("keras_trainwatch")
 LOG_PREFIX = "auto_lr/"
 
 
+class TrainingDivergedError(RuntimeError):
+    """Raised by `AutoLRReducer` (without `rollback`) when the loss or the
+    gradients turn non-finite. Raising, rather than setting
+    `model.stop_training`, ends `fit` without `on_train_end`, so that a
+    `keras.callbacks.BackupAndRestore` keeps its backup to resume from
+    (keras-team/keras#21771)."""
+
+
 class AutoLRReducer(keras.callbacks.Callback):
     """Lowers the learning rate on a plateau, and at once when a
     `GradientWatch` finds exploding gradients or dying ReLUs.
@@ -59,10 +68,13 @@ class AutoLRReducer(keras.callbacks.Callback):
     `mode="auto"`, `logs["learning_rate"]` holding the rate before the
     epoch's reduction, the same verbose message). It also:
 
-    - reacts to a `GradientWatch`'s new findings immediately, at the step
-      they are found, respecting `cooldown` and `min_lr`;
-    - optionally rolls back to the last healthy weights when the loss or the
-      gradients turn non-finite, lowers the rate and carries on;
+    - reacts to a `GradientWatch`'s findings immediately, at the probe's
+      step, respecting `cooldown` and `min_lr`: new findings, exploding
+      gradients again at every probe while they last, dead ReLUs again when
+      more units died;
+    - never lets a non-finite loss pass: it rolls back to the last healthy
+      weights, lowers the rate and carries on (`rollback=True`), or raises
+      `TrainingDivergedError` at the first non-finite step;
     - works with a `LearningRateSchedule` (scaled, keeping its shape), mixed
       precision, several optimizers and `steps_per_execution > 1`;
     - keeps its state across an interrupted run when given a `backup_dir`
@@ -97,11 +109,14 @@ class AutoLRReducer(keras.callbacks.Callback):
         watch: Optional `GradientWatch` whose new findings of the kinds in
             `react_to` lower the rate at once.
         react_to: Finding kinds that trigger a reduction (default
-            `("exploding_gradients", "dead_relu")`).
+            `("exploding_gradients", "dead_relu", "loss_spike")`; with
+            `rollback=True` a loss spike also rolls back to the last healthy
+            state, skipping the batches since).
         rollback: If `True`, a non-finite loss (checked after every step) or
             a non-finite-gradient finding restores the last healthy weights
             and optimizer state, lowers the rate and resets the epoch's
-            metrics. Default `False`.
+            metrics. If `False` (default), the same failure raises
+            `TrainingDivergedError` at once, with how to rescue the run.
         max_rollbacks: Integer >= 1, default 3. After this many rollbacks in
             one `fit`, the next failure restores the healthy weights and
             stops training with an error message.
@@ -133,7 +148,7 @@ class AutoLRReducer(keras.callbacks.Callback):
         min_lr: float = 0.0,
         *,
         watch: GradientWatch | None = None,
-        react_to: Iterable[str] = (EXPLODING_GRADIENTS, DEAD_RELU),
+        react_to: Iterable[str] = (EXPLODING_GRADIENTS, DEAD_RELU, LOSS_SPIKE),
         rollback: bool = False,
         max_rollbacks: int = 3,
         rollback_dir: str | os.PathLike | None = None,
@@ -145,7 +160,9 @@ class AutoLRReducer(keras.callbacks.Callback):
         )
         self.patience = integer_at_least("patience", patience, 0)
         self.cooldown = integer_at_least("cooldown", cooldown, 0)
-        self.min_lr = real_in_range("min_lr", min_lr, 0.0, math.inf, high_open=True)
+        self.min_lr = real_in_range(
+            "min_lr", min_lr, 0.0, math.inf, high_open=True
+        )
         self.min_delta = abs(
             real_in_range(
                 "min_delta",
@@ -173,9 +190,12 @@ class AutoLRReducer(keras.callbacks.Callback):
         )
         self.backup_dir = None if backup_dir is None else os.fspath(backup_dir)
         self.reductions: list[Reduction] = []
+        self._acted_on: dict = {}
         self._rollback = Rollback(self.max_rollbacks, self.rollback_dir)
         self._state_file = (
-            None if self.backup_dir is None else ReducerStateFile(self.backup_dir)
+            None
+            if self.backup_dir is None
+            else ReducerStateFile(self.backup_dir)
         )
         self._epoch = 0
         self._plateau = PlateauCounter(
@@ -186,7 +206,7 @@ class AutoLRReducer(keras.callbacks.Callback):
             self._plateau.mode = self.mode
         # The loss is checked after every execution of the train function
         # (not in a batch callback, which would make Keras convert the logs
-        # of every step), and only when rolling back.
+        # of every step and give up dispatching them asynchronously).
         self._loss_check = TrainStepHook(self._check_loss)
         if watch is not None:
             watch.subscribe(self._on_findings)
@@ -198,18 +218,15 @@ class AutoLRReducer(keras.callbacks.Callback):
         """The best monitored value so far."""
         return self._plateau.best
 
-
     @property
     def wait(self) -> int:
         """Epochs without improvement so far."""
         return self._plateau.wait
 
-
     @property
     def cooldown_counter(self) -> int:
         """Epochs of cooldown left."""
         return self._plateau.cooldown_counter
-
 
     def in_cooldown(self) -> bool:
         """Whether a recent reduction still holds further ones back."""
@@ -224,6 +241,7 @@ class AutoLRReducer(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._plateau.reset()
+        self._acted_on = {}
         retrace = False
         for optimizer in optimizers_of(self.model):
             retrace |= LearningRateHandle(optimizer).prepare()
@@ -236,8 +254,7 @@ class AutoLRReducer(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
-        if self.rollback:
-            self._loss_check.install(self.model)
+        self._loss_check.install(self.model)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
@@ -308,30 +325,93 @@ class AutoLRReducer(keras.callbacks.Callback):
     # --- findings and rollbacks --------------------------------------------
 
     def _on_findings(self, findings: Sequence[Finding], record) -> None:
-        if self.rollback and not record.all_finite:
-            self._roll_back(
+        if not record.all_finite:
+            self._non_finite(
                 f"non-finite loss or gradients at step {record.step}"
             )
             return
-        relevant = [f for f in findings if f.kind in self.react_to]
+        relevant = self._needing_action(findings)
+        spikes = [f for f in relevant if f.kind == LOSS_SPIKE]
+        if spikes and self.rollback:
+            # Back to the last healthy state: the batches since, the one
+            # that caused the spike among them, are skipped.
+            self._roll_back(f"a loss spike at step {spikes[0].last_step}")
+            self._remember(relevant)
+            return
         if not relevant or self.in_cooldown():
             return
         first = relevant[0]
         where = "the loss" if first.layer is None else f"layer {first.layer}"
         reason = f"{first.kind.replace('_', ' ')} in {where}"
+        if first.step != record.step:
+            reason += f", present since step {first.step}"
         if len(relevant) > 1:
             reason += f" (and {len(relevant) - 1} more finding(s))"
-        self._reduce(self._epoch, record.step, reason)
+        if self._reduce(self._epoch, record.step, reason):
+            self._remember(relevant)
+
+    def _remember(self, findings):
+        for finding in findings:
+            self._acted_on[finding.key] = (
+                finding.last_step,
+                finding.last_value,
+            )
+
+    def _needing_action(self, new_findings):
+        """New findings of the kinds in `react_to`, and lasting ones that a
+        lower rate can still help: exploding gradients for as long as they
+        last, a loss spike at each new step it happens, dead ReLUs when more
+        units died since the last reduction (dead units do not come back, so
+        the same count asks nothing new)."""
+        present = self.watch.active_findings if self.watch else new_findings
+        rolled_back_at = self._rollback.last_step
+        result = []
+        for finding in present:
+            if finding.kind not in self.react_to:
+                continue
+            if (
+                finding.kind == LOSS_SPIKE
+                and rolled_back_at is not None
+                and finding.last_step <= rolled_back_at
+            ):
+                continue  # a rollback already undid that step
+            acted = self._acted_on.get(finding.key)
+            if (
+                acted is None
+                or finding.kind == EXPLODING_GRADIENTS
+                or (
+                    finding.kind == LOSS_SPIKE and finding.last_step != acted[0]
+                )
+                or finding.last_value > acted[1]
+            ):
+                result.append(finding)
+        return result
 
     def _check_loss(self, logs):
-        loss = (logs or {}).get("loss")
+        # A custom train function may return something else than Keras's
+        # dict of logs: then there is no loss to check here.
+        loss = logs.get("loss") if isinstance(logs, dict) else None
         if loss is None or _finite(_as_float(loss)):
             return
         step = self._current_step()
         # The watch may have rolled back at this very step already (its
         # probe runs first): these logs predate that rollback.
         if not self._rollback.already_done_at(step):
-            self._roll_back(f"non-finite loss at step {step}")
+            self._non_finite(f"non-finite loss at step {step}")
+
+    def _non_finite(self, cause):
+        """Rolls back, or, without rollback, stops the run at once: NaN
+        epochs teach nothing and hide when things went wrong."""
+        if self.rollback:
+            self._roll_back(cause)
+            return
+        raise TrainingDivergedError(
+            f"AutoLRReducer stopped training: {cause}. Lowering the learning "
+            "rate cannot repair weights that are already non-finite. To "
+            "rescue such a run, create the reducer with `rollback=True`: it "
+            "restores the last healthy weights and optimizer state, lowers "
+            "the rate and carries on."
+        )
 
     def _roll_back(self, cause):
         step = self._current_step()

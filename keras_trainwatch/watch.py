@@ -16,6 +16,7 @@ from keras_trainwatch.copying import deepcopy_without
 from keras_trainwatch.detectors import (
     DeadReluDetector,
     ExplodingGradientDetector,
+    SpikeDetector,
     VanishingGradientDetector,
 )
 from keras_trainwatch.findings import Finding
@@ -31,6 +32,7 @@ from keras_trainwatch.probe import GradientProbe, ProbeBatch, build_probe
 from keras_trainwatch.records import ProbeRecord
 from keras_trainwatch.schedule import ProbeSchedule
 from keras_trainwatch.step_hook import TrainStepHook
+from keras_trainwatch.step_losses import StepLossReader
 from keras_trainwatch.tensorboard.writer import ProbeSummaryWriter
 
 LOGGER = logging.getLogger("keras_trainwatch")
@@ -99,7 +101,10 @@ class GradientWatch(keras.callbacks.Callback):
             gradient norms, relative gradients, weight norms, dead fractions,
             gradient histograms and findings are written to
             `<log_dir>/gradient_watch` (by the chief only, under a
-            multi-worker strategy).
+            multi-worker strategy). A deep copy (a keras-tuner trial copies
+            its callbacks) writes to `<log_dir>/copy_<n>/gradient_watch`
+            instead, `n` counting the copies of this watch, so every trial
+            is a run of its own in TensorBoard and `trainwatch report`.
         vanishing_ratio: Float in (0, 1), default 1e-3. See
             `VanishingGradientDetector.max_ratio`.
         vanishing_relative_grad: Positive float, default 1e-4. See
@@ -115,6 +120,11 @@ class GradientWatch(keras.callbacks.Callback):
             `model.stop_training`), `"raise"` (raise
             `TrainingPathologyError`), or a callable that receives the
             `Finding`.
+        loss_spike_z: Positive float (default 6, OLMo-core's rule) or `None`
+            to turn the rule off: a training step whose loss is this many
+            standard deviations above the last 128 steps' (after 32 steps)
+            is a `loss_spike` finding. The per-step losses stay on the
+            device and are read 16 steps at a time. See `SpikeDetector`.
         keep_records: How many of the latest `ProbeRecord`s to keep in
             `records`: an integer >= 1 (default 100) or `None` for all of
             them. The detectors keep what they need on their own, and the
@@ -140,6 +150,7 @@ class GradientWatch(keras.callbacks.Callback):
         dead_fraction: float = 0.5,
         on_finding: OnFinding = "warn",
         keep_records: int | None = 100,
+        loss_spike_z: float | None = 6.0,
     ):
         super().__init__()
         self.schedule = ProbeSchedule(every_n_steps)
@@ -155,9 +166,17 @@ class GradientWatch(keras.callbacks.Callback):
             ),
             DeadReluDetector(max_dead_fraction=dead_fraction),
         )
+        self.spike_detector = (
+            None
+            if loss_spike_z is None
+            else SpikeDetector("training loss", max_z=loss_spike_z)
+        )
+        self._step_losses = StepLossReader()
         self.probe_batch = ProbeBatch.from_data(probe_data)
         self.log_dir = None if log_dir is None else os.fspath(log_dir)
         self._summary_writer: ProbeSummaryWriter | None = None
+        self.run_folder = ""
+        self._copies = 0
         self._probe: GradientProbe | None = None
         self._probe_key: tuple | None = None
         self._listeners: list[Callable] = []
@@ -177,6 +196,8 @@ class GradientWatch(keras.callbacks.Callback):
         )
         self._last_record: ProbeRecord | None = None
         self._disabled = False
+        if getattr(self, "spike_detector", None) is not None:
+            self.spike_detector.reset()
 
     @property
     def every_n_steps(self) -> int | None:
@@ -268,7 +289,9 @@ class GradientWatch(keras.callbacks.Callback):
         self.schedule.start_fit(self._optimizer_step())
         self._fit_started = False
         if self.writes_summaries and self._summary_writer is None:
-            self._summary_writer = ProbeSummaryWriter(self.log_dir)
+            self._summary_writer = ProbeSummaryWriter(
+                os.path.join(self.log_dir, self.run_folder)
+            )
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -276,7 +299,8 @@ class GradientWatch(keras.callbacks.Callback):
             (self.params or {}).get("steps"),
             getattr(self.model, "steps_per_execution", 1) or 1,
         )
-        if not self.schedule.per_epoch:
+        self._step_losses.start_epoch()
+        if not self.schedule.per_epoch or self.spike_detector is not None:
             # Here, not in on_train_begin: other callbacks may have had Keras
             # make a new train function there.
             self._step_hook.install(self.model)
@@ -285,10 +309,30 @@ class GradientWatch(keras.callbacks.Callback):
             self._run_probe()
 
     def _after_execution(self, logs=None):
-        if self.schedule.after_execution():
+        due = self.schedule.after_execution()
+        if self.spike_detector is not None and self._step_losses.snapshot(
+            self.model, self.schedule.step
+        ):
+            self._check_spikes()
+        if due:
+            self._check_spikes()
             self._run_probe()
 
+    def _check_spikes(self):
+        """Reads the pending per-step losses and reports spikes."""
+        if self.spike_detector is None or self._disabled:
+            return
+        found = [
+            finding
+            for step, loss in self._step_losses.read()
+            for finding in self.spike_detector.update(self._epoch, step, loss)
+        ]
+        if found:
+            sighting = self._ledger.sighted(found)
+            self._report(sighting.new, sighting.returned, resolved=[])
+
     def on_epoch_end(self, epoch, logs=None):
+        self._check_spikes()
         if self.schedule.end_epoch(self._optimizer_step()):
             self._run_probe()
         if logs is not None and self._last_record is not None:
@@ -338,6 +382,11 @@ class GradientWatch(keras.callbacks.Callback):
             ),
         )
         twin._step_hook = TrainStepHook(twin._after_execution)
+        # A tuner copies the callbacks for every trial: each copy writes a
+        # run of its own instead of mixing all trials into one.
+        self._copies += 1
+        twin._copies = 0
+        twin.run_folder = os.path.join(self.run_folder, f"copy_{self._copies}")
         return twin
 
     def _optimizer_step(self):
@@ -377,7 +426,6 @@ class GradientWatch(keras.callbacks.Callback):
         self.records.append(record)
         self._recent.append(record)
         update = self._ledger.update(found, self._epoch, step)
-        new = update.new
         if self._summary_writer is not None:
             self._summary_writer.write_record(record)
             if self._probe.last_histograms is not None:
@@ -386,10 +434,16 @@ class GradientWatch(keras.callbacks.Callback):
                     self._probe.last_histograms,
                     step,
                 )
-            self._summary_writer.write_findings(new + update.returned)
-            self._summary_writer.write_resolved(update.resolved)
+        self._report(update.new, update.returned, update.resolved)
+
+    def _report(self, new, returned, resolved):
+        """Writes, reports and hands on what one check found."""
+        if self._summary_writer is not None:
+            self._summary_writer.write_findings(new + returned)
+            self._summary_writer.write_resolved(resolved)
         for finding in new:
             act_on(finding, self.on_finding, self.model)
-        report_changes(update, self.on_finding)
-        for listener in self._listeners:
-            listener(new, record)
+        report_changes(returned, resolved, self.on_finding)
+        if self._last_record is not None:
+            for listener in self._listeners:
+                listener(new, self._last_record)

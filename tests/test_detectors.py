@@ -254,7 +254,9 @@ def test_vanishing_flags_only_the_run_of_layers_from_the_input():
     # A gated branch in the middle (a LayerScale at 1e-6): the stem still
     # gets a healthy gradient through the skip path, so nothing vanished.
     gated = [1e-2, 1e-9, 1e-9, 5e-2, 2e-1]
-    assert VanishingGradientDetector()(make_record(layers_with(gated)), []) == []
+    assert (
+        VanishingGradientDetector()(make_record(layers_with(gated)), []) == []
+    )
     # The same small layers at the bottom are vanishing.
     bottom = [1e-9, 1e-9, 1e-2, 5e-2, 2e-1]
     findings = VanishingGradientDetector()(make_record(layers_with(bottom)), [])
@@ -308,7 +310,9 @@ def test_exploding_divides_an_input_layer_by_the_input_scale():
     assert ExplodingGradientDetector()(record, []) == []
     # Huge all the same: a stem gradient of 1e6 on the same inputs.
     record = make_record(
-        [("conv1", 1e6, 11.0), ("conv2", 20.0, 30.0)], info=info, input_scale=74.0
+        [("conv1", 1e6, 11.0), ("conv2", 20.0, 30.0)],
+        info=info,
+        input_scale=74.0,
     )
     [finding] = ExplodingGradientDetector()(record, [])
     assert finding.value == pytest.approx(1e6 / 74.0)

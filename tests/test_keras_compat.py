@@ -16,7 +16,9 @@ def functional():
     hidden = keras.layers.Dense(3, activation="relu", name="hidden")(inputs)
     outputs = keras.layers.Dense(2, activation="softmax", name="out")(hidden)
     model = keras.Model(inputs, outputs)
-    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        "sgd", "sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     return model, hidden
 
 

@@ -39,7 +39,11 @@ def keras_reductions(mode, patience, cooldown, values):
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     model.compile(keras.optimizers.SGD(1.0), "mse")
     callback = keras.callbacks.ReduceLROnPlateau(
-        "loss", factor=0.5, patience=patience, mode=mode, min_delta=1e-4,
+        "loss",
+        factor=0.5,
+        patience=patience,
+        mode=mode,
+        min_delta=1e-4,
         cooldown=cooldown,
     )
     callback.set_model(model)
@@ -65,7 +69,11 @@ def test_reset_forgets_everything():
     run(counter, [1.0, 2.0])
     counter.reduced()
     counter.reset()
-    assert (counter.best, counter.wait, counter.cooldown_counter) == (None, 0, 0)
+    assert (counter.best, counter.wait, counter.cooldown_counter) == (
+        None,
+        0,
+        0,
+    )
 
 
 def test_bad_arguments_are_rejected():

@@ -77,8 +77,12 @@ def test_weight_decay_does_not_hide_a_deep_sigmoid_stack(digits):
     inputs = keras.Input((64,))
     x = inputs
     for i in range(8):
-        x = L.Dense(84, activation="sigmoid", kernel_regularizer=reg, name=f"d{i}")(x)
-    model = keras.Model(inputs, L.Dense(10, activation="softmax", name="out")(x))
+        x = L.Dense(
+            84, activation="sigmoid", kernel_regularizer=reg, name=f"d{i}"
+        )(x)
+    model = keras.Model(
+        inputs, L.Dense(10, activation="softmax", name="out")(x)
+    )
     model.compile("sgd", "sparse_categorical_crossentropy")
     watch = probe_findings(model, (digits[0][:128], digits[1][:128]))
     first = watch.last_record.layer("d0")
@@ -98,7 +102,9 @@ def test_a_memorized_probe_batch_raises_no_vanishing(digits):
         x = L.Dense(64, use_bias=False, name=f"d{i}")(x)
         x = L.Activation("relu")(L.BatchNormalization(name=f"bn{i}")(x))
     model = keras.Model(inputs, L.Dense(10, activation="softmax")(x))
-    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+    model.compile(
+        keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy"
+    )
     data = (digits[0][:32], digits[1][:32])
     watch = probe_findings(model, data, epochs=40)
     assert watch.last_record.loss < 0.05, "the probe batch is memorized"
@@ -127,5 +133,7 @@ def test_the_probe_knows_the_input_scale_and_which_layers_read_the_inputs():
     )
     assert record.layer("conv1_conv").reads_input
     assert not any(
-        layer.reads_input for layer in record.layers if layer.name != "conv1_conv"
+        layer.reads_input
+        for layer in record.layers
+        if layer.name != "conv1_conv"
     )

@@ -248,15 +248,18 @@ def test_cooldown_and_min_lr_hold_for_watch_reactions():
     )
     reducer.set_model(model)
     reducer.on_train_begin()
-    dead = ktw.Finding("dead_relu", "dense", 0, 3, 0.9, 0.5, "dead")
+
+    def dead(share):  # more units dead at each probe: worth acting on
+        return ktw.Finding("dead_relu", "dense", 0, 3, share, 0.5, "dead")
+
     record = ktw.ProbeRecord(0, 3, 1.0, (), ())
-    reducer._on_findings([dead], record)
-    reducer._on_findings([dead], record)  # in cooldown: ignored
+    reducer._on_findings([dead(0.9)], record)
+    reducer._on_findings([dead(0.92)], record)  # in cooldown: ignored
     assert [r.new_lr for r in reducer.reductions] == [pytest.approx(0.05)]
     reducer.on_epoch_end(0, {})  # cooldown over
-    reducer._on_findings([dead], record)
+    reducer._on_findings([dead(0.94)], record)
     reducer.on_epoch_end(1, {})
-    reducer._on_findings([dead], record)  # 0.03 reached: nothing left to reduce
+    reducer._on_findings([dead(0.96)], record)  # 0.03 reached: nothing left
     assert [r.new_lr for r in reducer.reductions] == [
         pytest.approx(0.05),
         pytest.approx(0.03),
@@ -418,7 +421,8 @@ def test_steps_per_execution_reaction_comes_at_the_probe_step(regression_data):
     watch = ktw.GradientWatch(
         (x[:256], y[:256]), every_n_steps=2, on_finding=lambda f: None
     )
-    reducer = ktw.AutoLRReducer(monitor=None, watch=watch)
+    # With rollback: a later NaN is rolled back instead of stopping the run.
+    reducer = ktw.AutoLRReducer(monitor=None, watch=watch, rollback=True)
     model.fit(
         x, y, epochs=2, batch_size=32, verbose=0, callbacks=[watch, reducer]
     )
@@ -541,3 +545,167 @@ def test_reductions_are_written_to_the_watch_tensorboard_run(digits, tmp_path):
         b"dead relu in layer hidden_0"
         in tf.make_ndarray(text.tensor_proto).item()
     )
+
+
+# --- Acting while a pathology lasts; NaN never passes silently ---------------
+
+
+def issue_regression_run(tmp_path=None, **reducer_kwargs):
+    """The run of issue 12: 4 x Dense(64, relu), targets about 10x the
+    inputs, SGD 0.05, batch 64, a watch every 4 steps."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(512, 16)).astype("float32")
+    y = (x @ rng.normal(size=(16, 1)) * 10 / 4).astype("float32")
+    model = mlp(
+        input_dim=16, depth=4, width=64, outputs=1, output_activation=None
+    )
+    model = compiled(model, optimizer=keras.optimizers.SGD(0.05), loss="mse")
+    watch = ktw.GradientWatch(
+        (x[:128], y[:128]), every_n_steps=4, on_finding=lambda f: None
+    )
+    reducer = ktw.AutoLRReducer(
+        watch=watch, monitor="loss", factor=0.1, patience=100, **reducer_kwargs
+    )
+    callbacks = [watch, reducer]
+    if tmp_path is not None:
+        # Saved after every batch, so that a backup exists when NaN comes.
+        callbacks.append(
+            keras.callbacks.BackupAndRestore(
+                str(tmp_path / "backup"), save_freq=1
+            )
+        )
+    return model, watch, reducer, (x, y), callbacks
+
+
+def test_a_non_finite_run_without_rollback_stops_at_once_with_the_rescue(
+    tmp_path,
+):
+    model, watch, reducer, (x, y), callbacks = issue_regression_run(tmp_path)
+    steps = []
+    counter = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: steps.append(logs["loss"])
+    )
+    with pytest.raises(ktw.TrainingDivergedError, match="rollback=True"):
+        model.fit(
+            x,
+            y,
+            epochs=4,
+            batch_size=64,
+            verbose=0,
+            callbacks=callbacks + [counter],
+        )
+    # Stopped within the step the loss (or a probe) turned non-finite.
+    assert np.isfinite(steps[:-1]).all()
+    # BackupAndRestore keeps its backup to resume from (keras#21771).
+    assert (tmp_path / "backup").exists()
+
+
+def test_the_same_run_with_rollback_ends_finite():
+    model, watch, reducer, (x, y), callbacks = issue_regression_run(
+        rollback=True
+    )
+    history = model.fit(
+        x, y, epochs=4, batch_size=64, verbose=0, callbacks=callbacks
+    )
+    assert np.isfinite(history.history["loss"][-1])
+    assert reducer.rollbacks >= 1
+
+
+@pytest.mark.parametrize("cooldown, per_epoch_at_most", [(0, None), (1, 1)])
+def test_lasting_exploding_gradients_are_acted_on_again(
+    cooldown, per_epoch_at_most, regression_data
+):
+    keras.utils.set_random_seed(0)
+    x, y = regression_data
+    model = mlp(
+        input_dim=16,
+        depth=3,
+        outputs=1,
+        output_activation=None,
+        initializer=keras.initializers.RandomNormal(0, 3.0),
+    )
+    model = compiled(model, optimizer=keras.optimizers.SGD(1e-9), loss="mse")
+    watch = ktw.GradientWatch(
+        (x[:128], y[:128]), every_n_steps=2, on_finding=lambda f: None
+    )
+    reducer = ktw.AutoLRReducer(
+        watch=watch, monitor=None, factor=0.5, cooldown=cooldown, min_lr=1e-12
+    )
+    model.fit(
+        x, y, epochs=3, batch_size=64, verbose=0, callbacks=[watch, reducer]
+    )
+    exploding = [f for f in watch.findings if f.kind == "exploding_gradients"]
+    assert exploding and all(f.active for f in exploding), "it lasts"
+    assert len(reducer.reductions) >= 3
+    assert any("present since step 0" in r.reason for r in reducer.reductions)
+    if per_epoch_at_most:
+        epochs = [r.epoch for r in reducer.reductions]
+        assert max(epochs.count(e) for e in set(epochs)) <= per_epoch_at_most
+
+
+def test_dead_relus_that_do_not_spread_are_not_acted_on_again(digits):
+    keras.utils.set_random_seed(0)
+    x, y = digits[0][:512], digits[1][:512]
+    model = compiled(
+        mlp(depth=2, bias={0: -20.0}), optimizer=keras.optimizers.SGD(0.01)
+    )
+    watch = ktw.GradientWatch(
+        (x[:128], y[:128]), every_n_steps=2, on_finding=lambda f: None
+    )
+    reducer = ktw.AutoLRReducer(watch=watch, monitor=None, factor=0.5)
+    model.fit(
+        x, y, epochs=2, batch_size=64, verbose=0, callbacks=[watch, reducer]
+    )
+    dead = [f for f in watch.findings if f.kind == "dead_relu"]
+    assert (
+        dead and dead[0].occurrences > 3 and dead[0].last_value == dead[0].value
+    )
+    assert len(reducer.reductions) == 1
+
+
+# --- Loss spikes ------------------------------------------------------------------
+
+
+def spiked_run(bad_factor, with_reducer):
+    """96 batches of 16 in a fixed order over 3 epochs; batch 40 (in the
+    second epoch) has its targets multiplied by `bad_factor`."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(96 * 16, 16)).astype("float32")
+    clean_y = np.tanh(x @ rng.normal(size=(16, 1)) / 4.0).astype("float32")
+    y = clean_y.copy()
+    y[40 * 16 : 41 * 16] *= bad_factor
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    model = mlp(input_dim=16, depth=3, outputs=1, output_activation=None)
+    model = compiled(model, optimizer=keras.optimizers.SGD(0.05), loss="mse")
+    watch = ktw.GradientWatch(
+        (x[:128], clean_y[:128]), on_finding=lambda f: None
+    )
+    callbacks = [watch]
+    reducer = None
+    if with_reducer:
+        reducer = ktw.AutoLRReducer(watch=watch, monitor=None, rollback=True)
+        callbacks.append(reducer)
+    model.fit(
+        dataset, epochs=3, steps_per_epoch=32, verbose=0, callbacks=callbacks
+    )
+    clean_loss = float(model.evaluate(x[:512], clean_y[:512], verbose=0))
+    return watch, reducer, clean_loss
+
+
+@pytest.mark.parametrize("bad_factor", [30.0, 1000.0])
+def test_a_loss_spike_is_reported_rolled_back_and_skipped(bad_factor):
+    _, _, clean = spiked_run(1.0, with_reducer=False)
+    watch, reducer, rescued = spiked_run(bad_factor, with_reducer=True)
+    [spike] = [f for f in watch.findings if f.kind == "loss_spike"]
+    assert spike.step == 41, "the step that ran the bad batch"
+    assert spike.value > 6
+    assert reducer.rollbacks == 1
+    assert len(reducer.reductions) == 1
+    assert np.isfinite(rescued) and rescued < 2 * clean
+
+
+def test_healthy_runs_report_no_spike():
+    watch, _, _ = spiked_run(1.0, with_reducer=False)
+    assert watch.findings == []

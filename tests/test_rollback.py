@@ -10,7 +10,11 @@ from keras_trainwatch.rollback import HealthySnapshot, Rollback
 def trained_model():
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
-        [keras.Input((4,)), keras.layers.Dense(3), keras.layers.BatchNormalization()]
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(3),
+            keras.layers.BatchNormalization(),
+        ]
     )
     model.compile(keras.optimizers.Adam(0.1), "mse")
     x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
@@ -26,7 +30,9 @@ def state(model):
 
 
 @pytest.mark.parametrize("on_disk", [False, True])
-def test_snapshot_restores_weights_statistics_and_optimizer_slots(tmp_path, on_disk):
+def test_snapshot_restores_weights_statistics_and_optimizer_slots(
+    tmp_path, on_disk
+):
     model, x = trained_model()
     snapshot = HealthySnapshot(model, str(tmp_path) if on_disk else None)
     snapshot.take()
@@ -35,9 +41,9 @@ def test_snapshot_restores_weights_statistics_and_optimizer_slots(tmp_path, on_d
     model.fit(x, np.ones((32, 3)), epochs=2, verbose=0)
     snapshot.restore()
     after = state(model)
-    step_index = [v.path for v in model.variables + model.optimizer.variables].index(
-        model.optimizer.iterations.path
-    )
+    step_index = [
+        v.path for v in model.variables + model.optimizer.variables
+    ].index(model.optimizer.iterations.path)
     for i, (b, a) in enumerate(zip(before, after)):
         if i != step_index:
             np.testing.assert_array_equal(a, b)

@@ -4,7 +4,9 @@ from keras_trainwatch.schedule import ProbeSchedule
 
 
 def due_steps(schedule, executions):
-    return [schedule.step for _ in range(executions) if schedule.after_execution()]
+    return [
+        schedule.step for _ in range(executions) if schedule.after_execution()
+    ]
 
 
 @pytest.mark.parametrize(

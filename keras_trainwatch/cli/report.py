@@ -34,7 +34,9 @@ def findings_table(runs: Sequence[WatchedRun]) -> str:
                     str(f.epoch),
                     str(f.step),
                     f"{f.value:.3g}",
-                    "" if f.resolved_step is None else f"step {f.resolved_step}",
+                    ""
+                    if f.resolved_step is None
+                    else f"step {f.resolved_step}",
                 )
             )
             remedies[f.kind] = f.remedy

@@ -20,11 +20,13 @@ independent measurement showed the fault.
 from keras_trainwatch.detectors.base import Detector
 from keras_trainwatch.detectors.dead_relu import DeadReluDetector
 from keras_trainwatch.detectors.exploding import ExplodingGradientDetector
+from keras_trainwatch.detectors.loss_spike import SpikeDetector
 from keras_trainwatch.detectors.vanishing import VanishingGradientDetector
 
 __all__ = [
     "Detector",
     "DeadReluDetector",
     "ExplodingGradientDetector",
+    "SpikeDetector",
     "VanishingGradientDetector",
 ]

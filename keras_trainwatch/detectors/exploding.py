@@ -87,7 +87,9 @@ class ExplodingGradientDetector:
             norm = layer.grad_norm
             scaled = _per_input_scale(layer, record)
             if scaled > self.max_grad_norm:
-                evidence = f"gradient norm {norm:.3g} exceeds {self.max_grad_norm:g}"
+                evidence = (
+                    f"gradient norm {norm:.3g} exceeds {self.max_grad_norm:g}"
+                )
                 if scaled != norm:
                     evidence = (
                         f"gradient norm {norm:.3g}, {scaled:.3g} per unit of "
@@ -96,11 +98,17 @@ class ExplodingGradientDetector:
                     )
                 findings.append(
                     self._finding(
-                        record, layer.name, scaled, self.max_grad_norm, evidence + "."
+                        record,
+                        layer.name,
+                        scaled,
+                        self.max_grad_norm,
+                        evidence + ".",
                     )
                 )
                 continue
-            earlier = [norms.get(layer.name, math.nan) for norms in recent_norms]
+            earlier = [
+                norms.get(layer.name, math.nan) for norms in recent_norms
+            ]
             earlier = [n for n in earlier if math.isfinite(n) and n > 0]
             if not earlier or norm < self.growth_min_norm:
                 continue

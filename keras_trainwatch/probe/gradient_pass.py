@@ -132,7 +132,9 @@ class GradientPass:
             tape.watch([weights[i] for i in regularized])
             terms = [
                 tf.cast(
-                    tf.reduce_sum(self.layout.variables[i].regularizer(weights[i])),
+                    tf.reduce_sum(
+                        self.layout.variables[i].regularizer(weights[i])
+                    ),
                     tf.float32,
                 )
                 for i in regularized

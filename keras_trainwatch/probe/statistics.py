@@ -61,7 +61,9 @@ class ProbeStatistics(NamedTuple):
     histograms: Any
 
 
-def measured_relus(layout: ModelLayout, connected: list[int]) -> list[ReluLayer]:
+def measured_relus(
+    layout: ModelLayout, connected: list[int]
+) -> list[ReluLayer]:
     """The ReLU layers whose dead units are counted, in statistics order:
     those checked on their outputs, then those checked on the gradients of
     a kernel the loss reaches."""
@@ -117,7 +119,9 @@ def reduce_to_statistics(
         loss=reductions.sum_over_replicas(result.loss),
         grad_norms=_stack([reductions.l2_norm(summed[i]) for i in connected]),
         data_grad_norms=_stack([data_norms[i] for i in connected]),
-        weight_norms=_stack([reductions.l2_norm(weights[i]) for i in connected]),
+        weight_norms=_stack(
+            [reductions.l2_norm(weights[i]) for i in connected]
+        ),
         nonfinite=_stack(
             [reductions.nonfinite_count(summed[i]) for i in connected]
         ),
@@ -148,7 +152,9 @@ def to_record(
 ) -> ProbeRecord:
     """The host-side `ProbeRecord` of statistics read as numpy arrays."""
     regularized = {
-        i for i, v in enumerate(layout.variables) if getattr(v, "regularizer", None)
+        i
+        for i, v in enumerate(layout.variables)
+        if getattr(v, "regularizer", None)
     }
     per_variable = {
         i: WeightStats(
@@ -169,7 +175,9 @@ def to_record(
     layers = []
     for watched in layout.layers:
         stats = tuple(
-            per_variable[i] for i in watched.variable_indices if i in per_variable
+            per_variable[i]
+            for i in watched.variable_indices
+            if i in per_variable
         )
         if stats:
             layers.append(

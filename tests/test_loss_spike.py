@@ -1,0 +1,57 @@
+import math
+
+import pytest
+
+from keras_trainwatch.detectors import SpikeDetector
+
+
+def feed(detector, values, start=0):
+    found = []
+    for step, value in enumerate(values, start=start):
+        found += detector.update(0, step, value)
+    return found
+
+
+def noisy(n, mean=1.0, spread=0.05, seed=0):
+    import numpy as np
+
+    return list(np.random.default_rng(seed).normal(mean, spread, n))
+
+
+def test_a_jump_after_warmup_is_a_spike_with_its_z():
+    detector = SpikeDetector("training loss")
+    assert feed(detector, noisy(40)) == []
+    [spike] = detector.update(0, 40, 5.0)
+    assert spike.kind == "loss_spike" and spike.layer is None
+    assert spike.step == 40 and spike.value > 6 and spike.threshold == 6
+    assert "standard deviations" in spike.message
+
+
+def test_nothing_is_judged_during_warmup():
+    detector = SpikeDetector("training loss", warmup=32)
+    assert feed(detector, noisy(10) + [100.0]) == []
+
+
+def test_a_spike_stays_out_of_the_window():
+    detector = SpikeDetector("training loss")
+    feed(detector, noisy(40))
+    assert detector.update(0, 40, 5.0)
+    assert detector.update(0, 41, 5.0), "judged against the same range"
+
+
+def test_falling_losses_and_non_finite_values_are_not_spikes():
+    detector = SpikeDetector("training loss")
+    assert feed(detector, noisy(40) + [0.01, math.nan, math.inf]) == []
+
+
+def test_a_flat_loss_needs_a_visible_jump():
+    detector = SpikeDetector("training loss")
+    feed(detector, [2.0] * 40)
+    assert detector.update(0, 40, 2.0 + 1e-9) == []
+    assert detector.update(0, 41, 2.5)
+
+
+@pytest.mark.parametrize("bad", [{"max_z": 0}, {"window": 0}, {"warmup": 1.5}])
+def test_bad_arguments_are_rejected(bad):
+    with pytest.raises(ValueError, match="Invalid value received"):
+        SpikeDetector("training loss", **bad)

@@ -3,12 +3,14 @@ user's function."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Literal, Union
 
 import keras
 
+from keras_trainwatch import _keras_compat
 from keras_trainwatch._validation import invalid
 from keras_trainwatch.findings import Finding
 
@@ -50,6 +52,53 @@ def check_on_finding(on_finding: OnFinding) -> OnFinding:
         "on_finding",
         f"one of {ON_FINDING_MODES} or a callable taking a Finding",
         on_finding,
+    )
+
+
+def report_new(
+    findings: list[Finding],
+    on_finding: OnFinding,
+    model: keras.Model,
+    after_progress_bar: bool = False,
+) -> None:
+    """Reports the new findings of one check the way the user asked: a
+    callable gets each finding; `"raise"` raises for the first; `"warn"` and
+    `"stop"` log one line per kind, naming every layer it was found in.
+
+    Args:
+        findings: New findings of one probe (or one spike check).
+        on_finding: A value accepted by `check_on_finding`.
+        model: The model being trained.
+        after_progress_bar: Whether Keras's progress bar is drawing on the
+            terminal: the line it is drawing is ended first, so that a
+            finding never shares a line with it.
+    """
+    if not findings:
+        return
+    if callable(on_finding) or on_finding == "raise":
+        for finding in findings:
+            act_on(finding, on_finding, model)
+        return
+    if after_progress_bar:
+        _keras_compat.print_msg("")
+    by_kind: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_kind.setdefault(finding.kind, []).append(finding)
+    for group in by_kind.values():
+        act_on(_grouped(group), on_finding, model)
+
+
+def _grouped(findings: list[Finding]) -> Finding:
+    """One finding standing for several of one kind: the first (nearest the
+    input) with the other layers named in its message."""
+    first = findings[0]
+    if len(findings) == 1:
+        return first
+    others = [f.layer for f in findings[1:]]
+    shown = ", ".join(others[:8]) + (", ..." if len(others) > 8 else "")
+    return dataclasses.replace(
+        first,
+        message=f"{first.message} Also in {len(others)} more layer(s): {shown}.",
     )
 
 

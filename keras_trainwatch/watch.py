@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -24,9 +25,9 @@ from keras_trainwatch.learning_rate import optimizer_step
 from keras_trainwatch.ledger import FindingLedger
 from keras_trainwatch.on_finding import (
     OnFinding,
-    act_on,
     check_on_finding,
     report_changes,
+    report_new,
 )
 from keras_trainwatch.probe import GradientProbe, ProbeBatch, build_probe
 from keras_trainwatch.records import ProbeRecord
@@ -389,6 +390,11 @@ class GradientWatch(keras.callbacks.Callback):
         twin.run_folder = os.path.join(self.run_folder, f"copy_{self._copies}")
         return twin
 
+    def _drawing_progress_bar(self) -> bool:
+        """Whether Keras's progress bar (`verbose=1`) is redrawing a line on
+        a terminal right now."""
+        return (self.params or {}).get("verbose") == 1 and sys.stdout.isatty()
+
     def _optimizer_step(self):
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is None:
@@ -441,8 +447,7 @@ class GradientWatch(keras.callbacks.Callback):
         if self._summary_writer is not None:
             self._summary_writer.write_findings(new + returned)
             self._summary_writer.write_resolved(resolved)
-        for finding in new:
-            act_on(finding, self.on_finding, self.model)
+        report_new(new, self.on_finding, self.model, self._drawing_progress_bar())
         report_changes(returned, resolved, self.on_finding)
         if self._last_record is not None:
             for listener in self._listeners:

@@ -2,7 +2,7 @@ import keras
 import pytest
 
 import keras_trainwatch as ktw
-from keras_trainwatch.on_finding import act_on, check_on_finding
+from keras_trainwatch.on_finding import act_on, check_on_finding, report_new
 
 
 def finding(layer="dense", step=0, value=0.6):
@@ -48,3 +48,31 @@ def test_callable_receives_the_finding():
     seen = []
     act_on(finding(), seen.append, None)
     assert seen == [finding()]
+
+
+def test_findings_of_one_kind_at_one_probe_make_one_line(trainwatch_log):
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    findings = [finding(f"h{i}") for i in range(12)] + [
+        ktw.Finding("exploding_gradients", "out", 0, 0, 5e3, 1e3, "Huge.")
+    ]
+    report_new(findings, "warn", model)
+    lines = [r.getMessage() for r in trainwatch_log.records]
+    assert len(lines) == 2
+    assert lines[0].startswith("[epoch 0, step 0] Dead units in h0.")
+    assert "Also in 11 more layer(s): h1, h2, h3, h4, h5, h6, h7, h8, ..." in lines[0]
+    assert lines[0].endswith("Remedy: Lower the learning rate.")
+    assert lines[1].startswith("[epoch 0, step 0] Huge.")
+
+
+def test_a_callable_still_gets_every_finding():
+    seen = []
+    report_new([finding("a"), finding("b")], seen.append, None)
+    assert [f.layer for f in seen] == ["a", "b"]
+
+
+def test_the_progress_bar_line_is_ended_before_a_finding(trainwatch_log, capsys):
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    report_new([finding()], "warn", model, after_progress_bar=True)
+    assert capsys.readouterr().out == "\n"
+    report_new([finding()], "warn", model, after_progress_bar=False)
+    assert capsys.readouterr().out == ""

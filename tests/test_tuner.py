@@ -3,7 +3,6 @@ run of its own."""
 
 import keras
 import keras_tuner
-import numpy as np
 
 import keras_trainwatch as ktw
 from keras_trainwatch.tensorboard.reader import read_runs

@@ -101,10 +101,11 @@ class VanishingGradientDetector:
                     ratio,
                     self.max_ratio,
                     f"Vanishing gradients in layer '{layer.name}': the data "
-                    f"loss gives it a relative gradient |g|/|w| = {rel:.2e}, "
-                    f"{ratio:.1e} times the largest one above it (flagged "
-                    f"when |g|/|w| < {self.max_relative_grad:g} and the ratio "
-                    f"< {self.max_ratio:g}): it barely trains.",
+                    f"loss gives it {ratio:.1e} times the relative gradient "
+                    f"of the largest layer above it (|g|/|w| = {rel:.2e}; "
+                    f"flagged when that ratio < {self.max_ratio:g} and "
+                    f"|g|/|w| < {self.max_relative_grad:g}): it barely "
+                    "trains.",
                     remedy=_remedy(layers, depth),
                 )
             )

@@ -1,67 +1,104 @@
 """keras_trainwatch: see and fix neural-network training failures while
-`model.fit` runs."""
+`model.fit` runs.
 
-from keras_trainwatch import layers, models
-from keras_trainwatch.detectors import (
-    DeadReluDetector,
-    ExplodingGradientDetector,
-    VanishingGradientDetector,
-)
-from keras_trainwatch.findings import (
-    DEAD_RELU,
-    EXPLODING_GRADIENTS,
-    KINDS,
-    REMEDIES,
-    VANISHING_GRADIENTS,
-    Finding,
-)
-from keras_trainwatch.learning_rate import ScaledSchedule
-from keras_trainwatch.on_finding import TrainingPathologyError
-from keras_trainwatch.plateau import PlateauCounter
-from keras_trainwatch.probe import GradientProbe, ProbeBatch
-from keras_trainwatch.reducer import (
-    AutoLRReducer,
-    Reduction,
-    TrainingDivergedError,
-)
-from keras_trainwatch.rollback import HealthySnapshot, Rollback
-from keras_trainwatch.records import (
-    DeadUnitStats,
-    LayerStats,
-    ProbeRecord,
-    TimeGradientStats,
-    WeightStats,
-)
-from keras_trainwatch.watch import GradientWatch
+The public names below are imported on first use, so that the `trainwatch`
+command answers `--help` without loading TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "layers",
-    "models",
-    "AutoLRReducer",
-    "DEAD_RELU",
-    "EXPLODING_GRADIENTS",
-    "KINDS",
-    "REMEDIES",
-    "VANISHING_GRADIENTS",
-    "DeadReluDetector",
-    "DeadUnitStats",
-    "ExplodingGradientDetector",
-    "Finding",
-    "HealthySnapshot",
-    "PlateauCounter",
-    "Rollback",
-    "GradientProbe",
-    "GradientWatch",
-    "LayerStats",
-    "ProbeBatch",
-    "ProbeRecord",
-    "TimeGradientStats",
-    "Reduction",
-    "ScaledSchedule",
-    "TrainingDivergedError",
-    "TrainingPathologyError",
-    "VanishingGradientDetector",
-    "WeightStats",
-]
+_EXPORTS = {
+    "layers": None,
+    "models": None,
+    "AutoLRReducer": "reducer",
+    "Reduction": "reducer",
+    "TrainingDivergedError": "reducer",
+    "DEAD_RELU": "findings",
+    "EXPLODING_GRADIENTS": "findings",
+    "KINDS": "findings",
+    "LOSS_SPIKE": "findings",
+    "REMEDIES": "findings",
+    "VANISHING_GRADIENTS": "findings",
+    "Finding": "findings",
+    "DeadReluDetector": "detectors",
+    "ExplodingGradientDetector": "detectors",
+    "SpikeDetector": "detectors",
+    "VanishingGradientDetector": "detectors",
+    "DeadUnitStats": "records",
+    "LayerStats": "records",
+    "ProbeRecord": "records",
+    "TimeGradientStats": "records",
+    "WeightStats": "records",
+    "GradientProbe": "probe",
+    "ProbeBatch": "probe",
+    "GradientWatch": "watch",
+    "HealthySnapshot": "rollback",
+    "Rollback": "rollback",
+    "PlateauCounter": "plateau",
+    "ScaledSchedule": "learning_rate",
+    "TrainingPathologyError": "on_finding",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(
+            f"module 'keras_trainwatch' has no attribute {name!r}"
+        )
+    module = _EXPORTS[name]
+    if module is None:
+        value = importlib.import_module(f"keras_trainwatch.{name}")
+    else:
+        value = getattr(
+            importlib.import_module(f"keras_trainwatch.{module}"), name
+        )
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see
+    from keras_trainwatch import layers, models  # noqa: F401
+    from keras_trainwatch.detectors import (  # noqa: F401
+        DeadReluDetector,
+        ExplodingGradientDetector,
+        SpikeDetector,
+        VanishingGradientDetector,
+    )
+    from keras_trainwatch.findings import (  # noqa: F401
+        DEAD_RELU,
+        EXPLODING_GRADIENTS,
+        KINDS,
+        LOSS_SPIKE,
+        REMEDIES,
+        VANISHING_GRADIENTS,
+        Finding,
+    )
+    from keras_trainwatch.learning_rate import ScaledSchedule  # noqa: F401
+    from keras_trainwatch.on_finding import TrainingPathologyError  # noqa: F401
+    from keras_trainwatch.plateau import PlateauCounter  # noqa: F401
+    from keras_trainwatch.probe import GradientProbe, ProbeBatch  # noqa: F401
+    from keras_trainwatch.records import (  # noqa: F401
+        DeadUnitStats,
+        LayerStats,
+        ProbeRecord,
+        TimeGradientStats,
+        WeightStats,
+    )
+    from keras_trainwatch.reducer import (  # noqa: F401
+        AutoLRReducer,
+        Reduction,
+        TrainingDivergedError,
+    )
+    from keras_trainwatch.rollback import HealthySnapshot, Rollback  # noqa: F401
+    from keras_trainwatch.watch import GradientWatch  # noqa: F401

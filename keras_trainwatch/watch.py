@@ -447,7 +447,9 @@ class GradientWatch(keras.callbacks.Callback):
         if self._summary_writer is not None:
             self._summary_writer.write_findings(new + returned)
             self._summary_writer.write_resolved(resolved)
-        report_new(new, self.on_finding, self.model, self._drawing_progress_bar())
+        report_new(
+            new, self.on_finding, self.model, self._drawing_progress_bar()
+        )
         report_changes(returned, resolved, self.on_finding)
         if self._last_record is not None:
             for listener in self._listeners:

@@ -59,7 +59,10 @@ def test_findings_of_one_kind_at_one_probe_make_one_line(trainwatch_log):
     lines = [r.getMessage() for r in trainwatch_log.records]
     assert len(lines) == 2
     assert lines[0].startswith("[epoch 0, step 0] Dead units in h0.")
-    assert "Also in 11 more layer(s): h1, h2, h3, h4, h5, h6, h7, h8, ..." in lines[0]
+    assert (
+        "Also in 11 more layer(s): h1, h2, h3, h4, h5, h6, h7, h8, ..."
+        in lines[0]
+    )
     assert lines[0].endswith("Remedy: Lower the learning rate.")
     assert lines[1].startswith("[epoch 0, step 0] Huge.")
 
@@ -70,7 +73,9 @@ def test_a_callable_still_gets_every_finding():
     assert [f.layer for f in seen] == ["a", "b"]
 
 
-def test_the_progress_bar_line_is_ended_before_a_finding(trainwatch_log, capsys):
+def test_the_progress_bar_line_is_ended_before_a_finding(
+    trainwatch_log, capsys
+):
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     report_new([finding()], "warn", model, after_progress_bar=True)
     assert capsys.readouterr().out == "\n"

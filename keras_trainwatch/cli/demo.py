@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from typing import TextIO
@@ -243,10 +244,27 @@ def run_demo(
             )
     print(summary(results, scenarios), file=out)
     print(
-        f"\nSee the runs in TensorBoard:\n  tensorboard --logdir {log_dir}",
+        "\nSee the runs in TensorBoard, and their findings as a table and a "
+        f"chart:\n  {installed_command('tensorboard')} --logdir {log_dir}\n"
+        f"  {installed_command('trainwatch')} report {log_dir} --plot flow.png",
         file=out,
     )
     return results
+
+
+def installed_command(name: str) -> str:
+    """How to call a command installed beside this Python: its bare name
+    when the shell finds that one, else its path (relative to the current
+    folder when below it), e.g. `.venv/bin/tensorboard` after the README's
+    set-up."""
+    beside = os.path.join(os.path.dirname(sys.executable), name)
+    if not os.path.exists(beside):
+        return name
+    found = shutil.which(name)
+    if found and os.path.samefile(found, beside):
+        return name
+    relative = os.path.relpath(beside)
+    return beside if relative.startswith("..") else relative
 
 
 def summary(results, scenarios=SCENARIOS) -> str:

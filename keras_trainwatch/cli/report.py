@@ -72,7 +72,8 @@ def plot_gradient_flow(runs: Sequence[WatchedRun], path: str) -> None:
         import matplotlib.pyplot as plt
     except ImportError as error:
         raise RuntimeError(
-            "--plot needs matplotlib: pip install 'keras_trainwatch[plot]'"
+            "--plot needs matplotlib: in this checkout, run "
+            "./scripts/setup_env.sh plot (or pip install matplotlib)"
         ) from error
     if not runs:
         raise ValueError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 
 from tensorboard.backend.event_processing.event_accumulator import (
@@ -14,6 +15,8 @@ from keras_trainwatch.findings import Finding
 from keras_trainwatch.tensorboard.tags import (
     FINDING_COLUMNS,
     FINDINGS_TAG,
+    LAYER_ORDER_TAG,
+    REDUCTIONS_TAG,
     RESOLVED_TAG,
     RUN_NAME,
 )
@@ -30,12 +33,17 @@ class WatchedRun:
         path: The `gradient_watch` folder.
         findings: The findings, in the order they were first seen.
         scalars: Tag -> list of `(step, value)`, e.g. `"grad_norm/dense"`.
+        layers: The watched layers in the model's order (input first).
+        reductions: `(step, text)` of every learning-rate reduction or
+            rollback, in order.
     """
 
     name: str
     path: str
     findings: tuple[Finding, ...]
     scalars: dict
+    layers: tuple[str, ...] = ()
+    reductions: tuple[tuple[int, str], ...] = ()
 
     def series(self, prefix: str) -> dict[str, list[tuple[int, float]]]:
         """The per-layer series under `prefix/`, keyed by layer name."""
@@ -77,10 +85,17 @@ def _read_run(name, folder):
     events = EventAccumulator(folder, size_guidance={"tensors": 0})
     events.Reload()
     scalars, findings, resolved = {}, [], {}
+    layers, reductions = [], []
     for tag in events.Tags()["tensors"]:
         for event in events.Tensors(tag):
             value = tensor_util.make_ndarray(event.tensor_proto)
-            if tag == FINDINGS_TAG:
+            if tag == LAYER_ORDER_TAG:
+                for layer in json.loads(value.item().decode("utf-8")):
+                    if layer not in layers:
+                        layers.append(layer)
+            elif tag == REDUCTIONS_TAG:
+                reductions.append((event.step, value.item().decode("utf-8")))
+            elif tag == FINDINGS_TAG:
                 findings += [_finding(row) for row in value[1:]]
             elif tag == RESOLVED_TAG:
                 for row in value[1:]:
@@ -90,7 +105,12 @@ def _read_run(name, folder):
                 scalars.setdefault(tag, []).append((event.step, float(value)))
     findings = [resolved.get((f.key, f.step), f) for f in findings]
     findings.sort(key=lambda f: f.step)
-    return WatchedRun(name, folder, tuple(findings), scalars)
+    for points in scalars.values():
+        points.sort()
+    reductions.sort()
+    return WatchedRun(
+        name, folder, tuple(findings), scalars, tuple(layers), tuple(reductions)
+    )
 
 
 def _finding(row):

@@ -8,6 +8,7 @@ RUN_NAME = "gradient_watch"
 FINDINGS_TAG = "findings"
 RESOLVED_TAG = "findings/resolved"
 REDUCTIONS_TAG = "learning_rate/reductions"
+LAYER_ORDER_TAG = "layer_order"
 FINDING_COLUMNS = (
     "kind",
     "layer",

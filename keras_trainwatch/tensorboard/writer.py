@@ -9,6 +9,7 @@ series into one multi-line chart each.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Sequence
 
@@ -22,6 +23,7 @@ from keras_trainwatch.records import ProbeRecord
 from keras_trainwatch.tensorboard.tags import (
     FINDING_COLUMNS,
     FINDINGS_TAG,
+    LAYER_ORDER_TAG,
     REDUCTIONS_TAG,
     RESOLVED_TAG,
     RUN_NAME,
@@ -54,6 +56,7 @@ class ProbeSummaryWriter:
         self.log_dir = os.fspath(log_dir)
         self.run_dir = os.path.join(self.log_dir, RUN_NAME)
         self._writer = tf.summary.create_file_writer(self.run_dir)
+        self._layer_order_written = False
         with self._writer.as_default():
             tf.summary.experimental.write_raw_pb(
                 custom_scalar_summary.pb(
@@ -91,6 +94,14 @@ class ProbeSummaryWriter:
         Args:
             record: What the probe measured.
         """
+        if not self._layer_order_written:
+            # The model's order (input to output), for the dashboard's rows.
+            self.write_text(
+                LAYER_ORDER_TAG,
+                json.dumps([layer.name for layer in record.layers]),
+                record.step,
+            )
+            self._layer_order_written = True
         with self._writer.as_default(step=record.step):
             tf.summary.scalar("probe/loss", record.loss)
             tf.summary.scalar("probe/grad_norm", record.grad_norm)

@@ -1,0 +1,129 @@
+"""The `trainwatch` TensorBoard dashboard, served by a real `tensorboard`
+on logs from a real `fit` and opened in headless Chromium: its cells and
+findings rows match the records, and a click highlights the finding."""
+
+import math
+import os
+import shutil
+import sys
+
+import keras
+import pytest
+from conftest import compiled, mlp
+
+import keras_trainwatch as ktw
+from keras_trainwatch.tensorboard.plugin import run_view
+from keras_trainwatch.tensorboard.reader import read_runs
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
+from tensorboard_server import get_json, serve_tensorboard  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOT = os.path.join(
+    os.path.dirname(__file__), "..", "docs", "dashboard.png"
+)
+
+
+@pytest.fixture(scope="module")
+def watched_run(tmp_path_factory, digits):
+    """A dead-ReLU network with a reducer: findings, resolved findings and
+    reductions, probed every 5 steps."""
+    log_dir = tmp_path_factory.mktemp("dashboard")
+    keras.utils.set_random_seed(0)
+    model = compiled(
+        mlp(depth=6, bias={2: -20.0}), optimizer=keras.optimizers.SGD(0.1)
+    )
+    x, y = digits[0][:640], digits[1][:640]
+    watch = ktw.GradientWatch(
+        (x[:128], y[:128]),
+        every_n_steps=5,
+        log_dir=log_dir,
+        on_finding=lambda f: None,
+        keep_records=None,
+    )
+    reducer = ktw.AutoLRReducer(monitor=None, watch=watch, factor=0.5)
+    model.fit(
+        x, y, epochs=2, batch_size=64, verbose=0, callbacks=[watch, reducer]
+    )
+    return log_dir, watch, reducer
+
+
+def test_the_dashboard_data_follows_the_records(watched_run):
+    log_dir, watch, reducer = watched_run
+    [run] = read_runs(log_dir)
+    view = run_view(run)
+    assert view["layers"] == [layer.name for layer in watch.records[0].layers]
+    assert view["steps"] == [record.step for record in watch.records]
+    for column, record in enumerate(watch.records):
+        for row, layer in enumerate(record.layers):
+            cell = view["relative_grad"][row][column]
+            expected = layer.relative_grad
+            if math.isfinite(expected):
+                assert cell == pytest.approx(expected, rel=1e-6)
+            else:
+                assert cell in ("nan", "inf")
+    assert [f["layer"] for f in view["findings"]] == [
+        f.layer for f in watch.findings
+    ]
+    assert [r["step"] for r in view["reductions"]] == [
+        r.step for r in reducer.reductions
+    ]
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="needs Chromium (apt-get install chromium); .ci/run installs it",
+)
+def test_the_dashboard_in_a_real_browser(watched_run):
+    from playwright.sync_api import sync_playwright
+
+    log_dir, watch, reducer = watched_run
+    with serve_tensorboard(log_dir, expected_runs=["gradient_watch"]) as base:
+        listing = get_json(f"{base}/data/plugins_listing")
+        assert listing["trainwatch"]["enabled"]
+        assert get_json(f"{base}/data/plugin/trainwatch/runs") == ["."]
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_FLAGS
+            )
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.goto(f"{base}/#trainwatch", timeout=60_000)
+            frame = page.frame_locator("iframe")
+            frame.locator("body[data-loaded]").wait_for(timeout=60_000)
+            cells = frame.locator("#gradient-flow .cell[data-layer]")
+            first = watch.records[0]
+            assert cells.count() == len(watch.records) * len(first.layers)
+            cell = frame.locator(
+                f'#gradient-flow .cell[data-layer="{first.layers[0].name}"]'
+                f'[data-step="{first.step}"]'
+            )
+            assert float(cell.get_attribute("data-value")) == pytest.approx(
+                first.layers[0].relative_grad, rel=1e-6
+            )
+            rows = frame.locator("#findings tr.finding")
+            assert rows.count() == len(watch.findings)
+            assert [
+                rows.nth(i).get_attribute("data-layer")
+                for i in range(rows.count())
+            ] == [f.layer or "" for f in watch.findings]
+            rows.nth(0).click()
+            finding = watch.findings[0]
+            highlighted = frame.locator(
+                f'#gradient-flow .cell.highlight[data-layer="{finding.layer}"]'
+            )
+            assert highlighted.count() == len(watch.records)
+            assert frame.locator("#reductions li").count() == len(
+                reducer.reductions
+            )
+            os.makedirs(os.path.dirname(SCREENSHOT), exist_ok=True)
+            page.screenshot(path=SCREENSHOT, full_page=True)
+            browser.close()
+    assert os.path.getsize(SCREENSHOT) > 20_000

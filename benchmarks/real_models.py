@@ -18,10 +18,13 @@ Every label is confirmed by an independent measurement with code of its own
 (an eager `GradientTape` on the data loss, unit outputs counted directly, and
 training accuracy against chance):
 
+Each measure is taken before training and after it:
+
 - healthy: the loss stays finite, the data loss on 32 training samples
-  fell below 0.8 of its value before training, and the gradient of the data
+  fell below 0.8 of its value before training, the gradient of the data
   loss reaches the input-most trainable layer (its relative gradient is at
-  least 1e-3 of the largest), and no ReLU layer has half its units dead;
+  least 1e-3 of the largest), no ReLU layer has half its units dead and no
+  gradient norm exceeds 1e4;
 - vanishing: that ratio is below 1e-3 and the data loss did not fall so;
 - exploding: a non-finite loss or gradient, or a gradient norm above 1e4;
 - dead_relu: at least half the units of some ReLU layer output 0 for every
@@ -239,9 +242,9 @@ def lenet_sigmoid_stack(depth=8, l2=1e-3):
     reg = keras.regularizers.L2(l2)
     inputs = keras.Input((28, 28, 1))
     x = L.Conv2D(6, 5, activation="sigmoid", kernel_regularizer=reg)(inputs)
-    x = L.AveragePooling2D()(x)
+    x = L.AveragePooling2D(2)(x)
     x = L.Conv2D(16, 5, activation="sigmoid", kernel_regularizer=reg)(x)
-    x = L.Flatten()(L.AveragePooling2D()(x))
+    x = L.Flatten()(L.AveragePooling2D(2)(x))
     for _ in range(depth):
         x = L.Dense(84, activation="sigmoid", kernel_regularizer=reg)(x)
     return keras.Model(inputs, L.Dense(CLASSES, activation="softmax")(x))
@@ -597,7 +600,9 @@ def run(case: Case) -> Outcome:
         on_finding=lambda f: None,
         keep_records=None,
     )
-    loss_before, _ = data_loss(model, loss, take(x, PROBE), y[:PROBE])
+    loss_before, grads_before = data_loss(model, loss, take(x, PROBE), y[:PROBE])
+    ratio_before, norm_before = stem_ratio_and_norm(model, grads_before)
+    dead_before = dead_fraction(model, take(xv, PROBE))
     started = time.perf_counter()
     history = model.fit(
         x,
@@ -616,15 +621,22 @@ def run(case: Case) -> Outcome:
     accuracy = history.history.get("accuracy", [0.0])[-1]
     dead = dead_fraction(model, take(xv, PROBE))
     learned = loss_after < 0.8 * loss_before
+    finite = finite and math.isfinite(loss_before)
+    exploded = (not finite) or max(max_norm, norm_before) > 1e4
     confirmed = {
-        HEALTHY: finite and learned and ratio >= 1e-3 and dead < 0.5,
-        VANISHING: finite and ratio < 1e-3 and not learned,
-        EXPLODING: (not finite) or max_norm > 1e4,
-        DEAD: dead >= 0.5,
+        HEALTHY: finite
+        and learned
+        and min(ratio, ratio_before) >= 1e-3
+        and max(dead, dead_before) < 0.5
+        and not exploded,
+        VANISHING: finite and min(ratio, ratio_before) < 1e-3 and not learned,
+        EXPLODING: exploded,
+        DEAD: max(dead, dead_before) >= 0.5,
     }[case.label]
     evidence = (
         f"acc {accuracy:.2f} loss {loss_before:.3g}->{loss_after:.3g} "
-        f"stem {ratio:.1e} |g|max {max_norm:.3g} dead {dead:.0%}"
+        f"stem {ratio_before:.1e}->{ratio:.1e} |g|max {norm_before:.3g}->"
+        f"{max_norm:.3g} dead {dead_before:.0%}->{dead:.0%}"
     )
     first_catch = None
     if case.label != HEALTHY:

@@ -320,3 +320,20 @@ def test_exploding_divides_an_input_layer_by_the_input_scale():
     # Not an input layer: no division.
     record = make_record([("conv1", 1090.0, 11.0)], input_scale=74.0)
     assert len(ExplodingGradientDetector()(record, [])) == 1
+
+
+def test_gradient_growth_while_the_loss_falls_is_learning_not_exploding():
+    # A masked BiLSTM of the real-model benchmark: |g| 0.12 -> 27 over five
+    # probes while its probe loss fell from 2.3 to 1.3.
+    norms = [0.12, 0.16, 0.27, 0.7, 2.2]
+    losses = [2.3, 2.2, 2.0, 1.8, 1.6]
+    history = [
+        make_record([("lstm", n, 1.0)], loss=loss, step=8 * i)
+        for i, (n, loss) in enumerate(zip(norms, losses))
+    ]
+    detector = ExplodingGradientDetector()
+    learning = make_record([("lstm", 27.0, 1.0)], loss=1.3, step=40)
+    assert detector(learning, history) == []
+    diverging = make_record([("lstm", 27.0, 1.0)], loss=2.5, step=40)
+    [finding] = detector(diverging, history)
+    assert finding.value == pytest.approx(27.0 / 0.12)

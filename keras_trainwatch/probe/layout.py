@@ -295,7 +295,7 @@ def _watched(name, indices, layer, graph_nodes, input_ids):
         return WatchedLayer(name, indices)
     nodes = graph_nodes.get(id(layer), [])
     reads_input = any(
-        id(t) in input_ids
+        _from_inputs(t, input_ids)
         for node in nodes
         for t in keras.tree.flatten(node.input_tensors)
     )
@@ -307,6 +307,44 @@ def _watched(name, indices, layer, graph_nodes, input_ids):
         activation=activation_name(layer),
         normalization="Normalization" in kind or kind.endswith("Norm"),
         reads_input=reads_input,
+    )
+
+
+# Layers that move, pad or drop input values without changing their scale:
+# a layer behind them still reads the inputs as they come.
+_SCALE_PRESERVING = (
+    keras.layers.ZeroPadding1D,
+    keras.layers.ZeroPadding2D,
+    keras.layers.ZeroPadding3D,
+    keras.layers.Cropping1D,
+    keras.layers.Cropping2D,
+    keras.layers.Cropping3D,
+    keras.layers.Reshape,
+    keras.layers.Flatten,
+    keras.layers.Permute,
+    keras.layers.Dropout,
+    keras.layers.SpatialDropout1D,
+    keras.layers.SpatialDropout2D,
+    keras.layers.SpatialDropout3D,
+    keras.layers.GaussianNoise,
+    keras.layers.Identity,
+    keras.layers.Concatenate,
+)
+
+
+def _from_inputs(tensor, input_ids, depth=0) -> bool:
+    """Whether `tensor` is a model input, or one passed on unscaled by
+    padding, cropping, reshaping or dropout layers."""
+    if id(tensor) in input_ids:
+        return True
+    if depth > 8 or not hasattr(tensor, "_keras_history"):
+        return False
+    operation, node = _keras_compat.producer(tensor)
+    if not isinstance(operation, _SCALE_PRESERVING):
+        return False
+    return all(
+        _from_inputs(t, input_ids, depth + 1)
+        for t in keras.tree.flatten(node.input_tensors)
     )
 
 

@@ -4,7 +4,6 @@ findings rows match the records, and a click highlights the finding."""
 
 import math
 import os
-import shutil
 import sys
 
 import keras
@@ -12,24 +11,12 @@ import pytest
 from conftest import compiled, mlp
 
 import keras_trainwatch as ktw
-from keras_trainwatch.tensorboard.plugin import run_view
+from keras_trainwatch.tensorboard.flow import run_view
 from keras_trainwatch.tensorboard.reader import read_runs
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
+from dashboard_browser import CHROMIUM, open_dashboard  # noqa: E402
 from tensorboard_server import get_json, serve_tensorboard  # noqa: E402
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOT = os.path.join(
-    os.path.dirname(__file__), "..", "docs", "dashboard.png"
-)
 
 
 @pytest.fixture(scope="module")
@@ -82,22 +69,14 @@ def test_the_dashboard_data_follows_the_records(watched_run):
     CHROMIUM is None,
     reason="needs Chromium (apt-get install chromium); .ci/run installs it",
 )
-def test_the_dashboard_in_a_real_browser(watched_run):
-    from playwright.sync_api import sync_playwright
-
+def test_the_dashboard_in_a_real_browser(watched_run, tmp_path):
     log_dir, watch, reducer = watched_run
+    screenshot = tmp_path / "dashboard.png"
     with serve_tensorboard(log_dir, expected_runs=["gradient_watch"]) as base:
         listing = get_json(f"{base}/data/plugins_listing")
         assert listing["trainwatch"]["enabled"]
         assert get_json(f"{base}/data/plugin/trainwatch/runs") == ["."]
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, args=CHROMIUM_FLAGS
-            )
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            page.goto(f"{base}/#trainwatch", timeout=60_000)
-            frame = page.frame_locator("iframe")
-            frame.locator("body[data-loaded]").wait_for(timeout=60_000)
+        with open_dashboard(base) as (page, frame):
             cells = frame.locator("#gradient-flow .cell[data-layer]")
             first = watch.records[0]
             assert cells.count() == len(watch.records) * len(first.layers)
@@ -120,10 +99,7 @@ def test_the_dashboard_in_a_real_browser(watched_run):
                 f'#gradient-flow .cell.highlight[data-layer="{finding.layer}"]'
             )
             assert highlighted.count() == len(watch.records)
-            assert frame.locator("#reductions li").count() == len(
-                reducer.reductions
-            )
-            os.makedirs(os.path.dirname(SCREENSHOT), exist_ok=True)
-            page.screenshot(path=SCREENSHOT, full_page=True)
-            browser.close()
-    assert os.path.getsize(SCREENSHOT) > 20_000
+            reductions = frame.locator("#reductions li")
+            assert reductions.count() == len(reducer.reductions)
+            page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.stat().st_size > 20_000

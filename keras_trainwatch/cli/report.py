@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from keras_trainwatch.tensorboard.flow import run_view
 from keras_trainwatch.tensorboard.reader import WatchedRun
 
 
@@ -56,10 +57,14 @@ def findings_table(runs: Sequence[WatchedRun]) -> str:
 
 
 def plot_gradient_flow(runs: Sequence[WatchedRun], path: str) -> None:
-    """Writes a gradient-flow chart: per run, the gradient norm of each
-    layer over the training steps (log scale) and the dead ReLU fractions.
+    """Writes the gradient flow of each run as a PNG: the dashboard's
+    heatmap of log10 |g|/|w| (layers top to bottom in model order, probes
+    left to right; NaN/inf cells marked with a red cross, exact zeros
+    black), the dead-fraction heatmap of the ReLU layers (or a note that
+    there are none), and, for models of up to 12 layers, the per-layer
+    gradient norms as lines. Findings are marked on the step axis.
 
-    Needs matplotlib (`pip install keras_trainwatch[plot]`).
+    Needs matplotlib (the `plot` extra; `run_demo.sh` installs it).
 
     Args:
         runs: From `read_runs` (at least one).
@@ -79,32 +84,156 @@ def plot_gradient_flow(runs: Sequence[WatchedRun], path: str) -> None:
         raise ValueError(
             "There is nothing to plot: no GradientWatch runs found."
         )
+    views = [run_view(run) for run in runs]
+    height = [max(3.2, 0.16 * len(v["layers"]) + 1.6) for v in views]
     figure, axes = plt.subplots(
-        len(runs), 2, figsize=(13, 3.6 * len(runs)), squeeze=False
+        len(runs),
+        3,
+        figsize=(19, sum(height)),
+        squeeze=False,
+        gridspec_kw={"height_ratios": height, "width_ratios": [5, 4, 5]},
     )
-    for run, (flow, dead) in zip(runs, axes):
-        for layer, points in run.series("grad_norm").items():
-            steps, values = zip(*points)
-            flow.plot(steps, values, marker=".", label=layer)
-        flow.set_yscale("log")
-        flow.set_title(f"{run.name}: gradient norm per layer")
-        flow.set_xlabel("training step")
-        flow.set_ylabel("|g|")
-        for f in run.findings:
-            flow.axvline(f.step, color="red", alpha=0.15)
-        _legend(flow)
-        for layer, points in run.series("dead_fraction").items():
-            steps, values = zip(*points)
-            dead.plot(steps, values, marker=".", label=layer)
-        dead.set_ylim(-0.05, 1.05)
-        dead.set_title(f"{run.name}: dead ReLU fraction")
-        dead.set_xlabel("training step")
-        _legend(dead)
+    for run, view, (flow, dead, lines) in zip(runs, views, axes):
+        _heatmap(figure, flow, view, "relative_grad", "layers", log=True)
+        flow.set_title(f"{run.name}: log10 |g|/|w| per layer and probe")
+        if view["dead_layers"]:
+            _heatmap(
+                figure, dead, view, "dead_fraction", "dead_layers", log=False
+            )
+            dead.set_title(f"{run.name}: dead ReLU share")
+        else:
+            dead.axis("off")
+            dead.text(
+                0.5,
+                0.5,
+                "no ReLU layers: nothing can die",
+                ha="center",
+                va="center",
+                transform=dead.transAxes,
+            )
+        _lines(lines, run, view)
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)
 
 
-def _legend(axis):
+_KIND_COLOURS = {
+    "vanishing_gradients": "#1565c0",
+    "exploding_gradients": "#c62828",
+    "dead_relu": "#2e7d32",
+    "loss_spike": "#6a1b9a",
+}
+
+
+def _heatmap(figure, axis, view, field, rows_field, log):
+    import numpy as np
+
+    names, steps = view[rows_field], view["steps"]
+    values = np.full((len(names), len(steps)), np.nan)
+    nonfinite, zero = [], []
+    for i, row in enumerate(view[field]):
+        for j, cell in enumerate(row):
+            if isinstance(cell, str):
+                nonfinite.append((j, i))
+            elif cell is not None and log and cell <= 0:
+                zero.append((j, i))
+            elif cell is not None:
+                values[i, j] = np.log10(cell) if log else cell
+    image = axis.imshow(
+        np.ma.masked_invalid(values),
+        aspect="auto",
+        interpolation="nearest",
+        cmap="plasma",
+        vmin=None if log else 0.0,
+        vmax=None if log else 1.0,
+    )
+    axis.set_facecolor("#eeeeee")  # not measured
+    for cells, style in (
+        (zero, {"marker": "s", "color": "black"}),
+        (nonfinite, {"marker": "x", "color": "red"}),
+    ):
+        if cells:
+            xs, ys = zip(*cells)
+            axis.scatter(xs, ys, s=18, linewidths=1.5, **style)
+    every = max(1, len(names) // 40)
+    axis.set_yticks(range(0, len(names), every))
+    axis.set_yticklabels(names[::every], fontsize=7)
+    ticks = range(0, len(steps), max(1, len(steps) // 12))
+    axis.set_xticks(list(ticks))
+    axis.set_xticklabels([str(steps[t]) for t in ticks], fontsize=7)
+    axis.set_xlabel("training step of the probe")
+    for finding in view["findings"]:
+        if finding["step"] in steps and finding["layer"] in names:
+            axis.scatter(
+                steps.index(finding["step"]),
+                names.index(finding["layer"]),
+                s=90,
+                facecolors="none",
+                edgecolors=_KIND_COLOURS.get(finding["kind"], "white"),
+                linewidths=2,
+            )
+    figure.colorbar(image, ax=axis, fraction=0.04, pad=0.02)
+
+
+def _lines(axis, run, view):
+    series = run.series("grad_norm")
+    if not series or len(series) > 12:
+        axis.axis("off")
+        axis.text(
+            0.5,
+            0.5,
+            f"{len(view['layers'])} layers: see the heatmap",
+            ha="center",
+            va="center",
+            transform=axis.transAxes,
+        )
+        return
+    colours = __import__("matplotlib").colormaps["tab20"].colors
+    for index, layer in enumerate(view["layers"]):
+        points = [(s, v) for s, v in series.get(layer, []) if v > 0 and v == v]
+        if points:
+            steps, values = zip(*points)
+            axis.plot(
+                steps,
+                values,
+                marker=".",
+                label=layer,
+                color=colours[index % len(colours)],
+            )
+    axis.set_yscale("log")
+    for text, test, colour in (
+        ("non-finite (NaN/inf)", lambda c: isinstance(c, str), "red"),
+        ("exactly 0", lambda c: c == 0, "black"),
+    ):
+        columns = [
+            j
+            for row in view["relative_grad"]
+            for j, cell in enumerate(row)
+            if test(cell)
+        ]
+        if columns:
+            first = view["steps"][min(columns)]
+            axis.axvspan(first, view["steps"][-1], color=colour, alpha=0.08)
+            axis.text(
+                first,
+                1.0,
+                f" {text} from step {first}",
+                color=colour,
+                fontsize=8,
+                va="bottom",
+                transform=axis.get_xaxis_transform(),
+            )
+    axis.set_title(f"{run.name}: gradient norm |g| per layer", pad=14)
+    axis.set_xlabel("training step")
+    for finding in view["findings"]:
+        axis.axvline(
+            finding["step"],
+            color=_KIND_COLOURS.get(finding["kind"], "black"),
+            alpha=0.6,
+            linestyle="--",
+            linewidth=1.2,
+        )
     if axis.get_legend_handles_labels()[0]:
-        axis.legend(fontsize="x-small", ncol=2, loc="best")
+        axis.legend(
+            fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0)
+        )

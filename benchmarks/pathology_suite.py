@@ -723,7 +723,12 @@ def summarize_findings(findings):
     counts = {}
     for f in findings:
         counts[f.kind] = counts.get(f.kind, 0) + 1
-    short = {VANISHING: "van", EXPLODING: "exp", DEAD: "dead", "loss_spike": "spike"}
+    short = {
+        VANISHING: "van",
+        EXPLODING: "exp",
+        DEAD: "dead",
+        "loss_spike": "spike",
+    }
     return " ".join(f"{short[k]}x{n}" for k, n in counts.items()) or "-"
 
 

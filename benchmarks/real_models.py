@@ -498,7 +498,8 @@ def data_loss(model, loss, x, y):
 
 def stem_ratio_and_norm(model, grads):
     """(relative gradient of the first non-normalization trainable layer
-    divided by the largest relative gradient, largest gradient norm)."""
+    divided by the largest relative gradient among layers with weights of
+    norm 1e-3 or more, largest gradient norm)."""
     by_id = {id(v): g for v, g in zip(model.trainable_variables, grads)}
     relative, norms = [], []
     for layer in _owning_layers(model):
@@ -513,8 +514,10 @@ def stem_ratio_and_norm(model, grads):
             sum(float(tf.reduce_sum(tf.square(v.value))) for v, _ in pairs)
         )
         norms.append(g)
-        if "Normalization" not in type(layer).__name__:
-            relative.append(g / w if w else 0.0)
+        # Normalization layers and near-zero weights (a LayerScale's 1e-6
+        # gammas) make |g|/|w| meaningless as a reference.
+        if "Normalization" not in type(layer).__name__ and w >= 1e-3:
+            relative.append(g / w)
     top = max(relative, default=0.0)
     return (relative[0] / top if top else 0.0), max(norms, default=0.0)
 
@@ -600,7 +603,9 @@ def run(case: Case) -> Outcome:
         on_finding=lambda f: None,
         keep_records=None,
     )
-    loss_before, grads_before = data_loss(model, loss, take(x, PROBE), y[:PROBE])
+    loss_before, grads_before = data_loss(
+        model, loss, take(x, PROBE), y[:PROBE]
+    )
     ratio_before, norm_before = stem_ratio_and_norm(model, grads_before)
     dead_before = dead_fraction(model, take(xv, PROBE))
     started = time.perf_counter()

@@ -69,9 +69,9 @@ class AutoLRReducer(keras.callbacks.Callback):
     epoch's reduction, the same verbose message). It also:
 
     - reacts to a `GradientWatch`'s findings immediately, at the probe's
-      step, respecting `cooldown` and `min_lr`: new findings, exploding
-      gradients again at every probe while they last, dead ReLUs again when
-      more units died;
+      step, respecting `cooldown` and `min_lr`: new findings, and lasting
+      ones again whenever they got worse (larger gradients, more dead
+      units);
     - never lets a non-finite loss pass: it rolls back to the last healthy
       weights, lowers the rate and carries on (`rollback=True`), or raises
       `TrainingDivergedError` at the first non-finite step;
@@ -358,11 +358,12 @@ class AutoLRReducer(keras.callbacks.Callback):
             )
 
     def _needing_action(self, new_findings):
-        """New findings of the kinds in `react_to`, and lasting ones that a
-        lower rate can still help: exploding gradients for as long as they
-        last, a loss spike at each new step it happens, dead ReLUs when more
-        units died since the last reduction (dead units do not come back, so
-        the same count asks nothing new)."""
+        """New findings of the kinds in `react_to`, and lasting ones that got
+        worse since the last reduction for them (a larger gradient norm or
+        growth, more dead units), and a loss spike at each new step it
+        happens. A pathology that stays as it is after a reduction is not
+        helped by the next one: `benchmarks/rescue.py` measured runs frozen
+        by 19 reductions of a rate that was no longer the cause."""
         present = self.watch.active_findings if self.watch else new_findings
         rolled_back_at = self._rollback.last_step
         result = []
@@ -378,7 +379,6 @@ class AutoLRReducer(keras.callbacks.Callback):
             acted = self._acted_on.get(finding.key)
             if (
                 acted is None
-                or finding.kind == EXPLODING_GRADIENTS
                 or (
                     finding.kind == LOSS_SPIKE and finding.last_step != acted[0]
                 )

@@ -137,3 +137,40 @@ def test_the_probe_knows_the_input_scale_and_which_layers_read_the_inputs():
         for layer in record.layers
         if layer.name != "conv1_conv"
     )
+
+
+def test_a_transient_episode_is_reported_resolved(digits, trainwatch_log):
+    # Five Dense(5, tanh) layers under Adagrad at a rate of 1: the first
+    # huge steps saturate a layer for a while, then it recovers.
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential(
+        [keras.Input((64,))]
+        + [L.Dense(5, activation="tanh") for _ in range(5)]
+        + [L.Dense(10, activation="softmax")]
+    )
+    model.compile(
+        keras.optimizers.Adagrad(1.0), "sparse_categorical_crossentropy"
+    )
+    watch = ktw.GradientWatch((digits[0][:256], digits[1][:256]))
+    history = model.fit(
+        *digits, epochs=15, batch_size=32, verbose=0, callbacks=[watch]
+    )
+    [episode] = [f for f in watch.findings if f.kind == "vanishing_gradients"]
+    assert (
+        episode.resolved_step is not None
+        and episode.resolved_step > episode.step
+    )
+    assert not episode.active and episode.episodes == 1
+    resolved = [
+        r.getMessage()
+        for r in trainwatch_log.records
+        if "Resolved:" in r.getMessage()
+    ]
+    assert any(
+        f"vanishing gradients in layer '{episode.layer}' (found at step "
+        f"{episode.step}" in line
+        for line in resolved
+    )
+    assert history.history["gradient_watch/active_findings"][-1] < len(
+        watch.findings
+    )

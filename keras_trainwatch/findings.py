@@ -9,12 +9,23 @@ from typing import Literal
 from keras_trainwatch._validation import one_of
 
 FindingKind = Literal[
-    "vanishing_gradients", "exploding_gradients", "dead_relu", "loss_spike"
+    "vanishing_gradients",
+    "exploding_gradients",
+    "dead_relu",
+    "loss_spike",
+    "no_gradient",
+    "mismatched_output",
+    "missing_activation",
+    "excessive_dropout",
 ]
 VANISHING_GRADIENTS: FindingKind = "vanishing_gradients"
 EXPLODING_GRADIENTS: FindingKind = "exploding_gradients"
 DEAD_RELU: FindingKind = "dead_relu"
 LOSS_SPIKE: FindingKind = "loss_spike"
+NO_GRADIENT: FindingKind = "no_gradient"
+MISMATCHED_OUTPUT: FindingKind = "mismatched_output"
+MISSING_ACTIVATION: FindingKind = "missing_activation"
+EXCESSIVE_DROPOUT: FindingKind = "excessive_dropout"
 KINDS: tuple[FindingKind, ...] = typing.get_args(FindingKind)
 
 # The known remedies when gradients vanish through the steps of a recurrent
@@ -47,6 +58,21 @@ REMEDIES = {
         "learning rate."
     ),
     DEAD_RELU: "Lower the learning rate.",
+    NO_GRADIENT: (
+        "Find what blocks every gradient: an output that is constant (softmax "
+        "over one unit), a loss that does not depend on the weights, or "
+        "layers that are all frozen."
+    ),
+    MISMATCHED_OUTPUT: (
+        "Match the output activation to the loss: softmax (or logits with "
+        "from_logits=True) for categorical cross-entropy, sigmoid (or "
+        "logits) for binary cross-entropy, linear for regression."
+    ),
+    MISSING_ACTIVATION: (
+        "Add a nonlinear activation (e.g. activation='relu') to the first "
+        "layer, or remove one of the two."
+    ),
+    EXCESSIVE_DROPOUT: "Use a dropout rate between 0.1 and 0.5.",
     LOSS_SPIKE: (
         "Lower the learning rate or clip the gradients; with "
         "AutoLRReducer(rollback=True) the run returns to its last healthy "

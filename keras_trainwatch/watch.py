@@ -17,8 +17,11 @@ from keras_trainwatch.copying import deepcopy_without
 from keras_trainwatch.detectors import (
     DeadReluDetector,
     ExplodingGradientDetector,
+    ModelChecks,
+    NoGradientDetector,
     SpikeDetector,
     VanishingGradientDetector,
+    link_causes,
 )
 from keras_trainwatch.findings import Finding
 from keras_trainwatch.learning_rate import optimizer_step
@@ -166,7 +169,9 @@ class GradientWatch(keras.callbacks.Callback):
                 max_grad_norm=exploding_grad_norm, max_growth=exploding_growth
             ),
             DeadReluDetector(max_dead_fraction=dead_fraction),
+            NoGradientDetector(),
         )
+        self._model_checks: ModelChecks | None = None
         self.spike_detector = (
             None
             if loss_spike_z is None
@@ -284,6 +289,7 @@ class GradientWatch(keras.callbacks.Callback):
         self._probe = build_probe(
             self.model, self.probe_batch, histograms=self.writes_summaries
         )
+        self._model_checks = ModelChecks(self.model)
         self._disabled = False  # a new probe gets a new chance
 
     def on_train_begin(self, logs=None):
@@ -380,6 +386,7 @@ class GradientWatch(keras.callbacks.Callback):
                 "_probe_key",
                 "_summary_writer",
                 "_step_hook",
+                "_model_checks",
             ),
         )
         twin._step_hook = TrainStepHook(twin._after_execution)
@@ -408,11 +415,17 @@ class GradientWatch(keras.callbacks.Callback):
         self.schedule.probed()
         try:
             record = self._probe(self._epoch, step)
-            found = [
-                finding
-                for detector in self.detectors
-                for finding in detector(record, tuple(self._recent))
-            ]
+            # The construction checks first: a cause before its symptoms.
+            detectors = (
+                (self._model_checks,) if self._model_checks else ()
+            ) + self.detectors
+            found = link_causes(
+                [
+                    finding
+                    for detector in detectors
+                    for finding in detector(record, tuple(self._recent))
+                ]
+            )
         except Exception as error:  # noqa: BLE001 -- see below
             # A monitoring callback must not crash the training it watches:
             # report the cause and stop probing, unless asked to raise.

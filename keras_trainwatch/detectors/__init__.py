@@ -21,12 +21,21 @@ from keras_trainwatch.detectors.base import Detector
 from keras_trainwatch.detectors.dead_relu import DeadReluDetector
 from keras_trainwatch.detectors.exploding import ExplodingGradientDetector
 from keras_trainwatch.detectors.loss_spike import SpikeDetector
+from keras_trainwatch.detectors.model_checks import ModelChecks, check_model
+from keras_trainwatch.detectors.no_gradient import (
+    NoGradientDetector,
+    link_causes,
+)
 from keras_trainwatch.detectors.vanishing import VanishingGradientDetector
 
 __all__ = [
     "Detector",
     "DeadReluDetector",
     "ExplodingGradientDetector",
+    "ModelChecks",
+    "NoGradientDetector",
     "SpikeDetector",
+    "check_model",
+    "link_causes",
     "VanishingGradientDetector",
 ]

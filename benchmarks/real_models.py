@@ -36,7 +36,7 @@ faulty row, wall time), the totals, and the worst healthy value of each
 statistic next to its threshold.
 
     ./scripts/setup_env.sh test,bench
-    .venv/bin/python benchmarks/real_models.py [--only NAME ...] [--list]
+    .venv/bin/python benchmarks/real_models.py [--only NAME ...] [--list] [--checks-only]
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ import tensorflow as tf  # noqa: E402
 from keras import layers as L  # noqa: E402
 
 import keras_trainwatch as ktw  # noqa: E402
+import keras_trainwatch.detectors  # noqa: E402, F401
 from keras_trainwatch.datasets import load_digits  # noqa: E402
 
 HEALTHY, VANISHING, EXPLODING, DEAD = (
@@ -300,9 +301,8 @@ def hub_backbone(kind):
             max_sequence_length=length,
         )
         inputs = {
-            "token_ids": keras.Input((length,), dtype="int32"),
-            "segment_ids": keras.Input((length,), dtype="int32"),
-            "padding_mask": keras.Input((length,), dtype="int32"),
+            name: keras.Input((length,), dtype="int32", name=name)
+            for name in ("token_ids", "segment_ids", "padding_mask")
         }
         features = backbone(inputs)["pooled_output"]
     elif kind == "gpt2":
@@ -315,8 +315,8 @@ def hub_backbone(kind):
             max_sequence_length=length,
         )
         inputs = {
-            "token_ids": keras.Input((length,), dtype="int32"),
-            "padding_mask": keras.Input((length,), dtype="int32"),
+            name: keras.Input((length,), dtype="int32", name=name)
+            for name in ("token_ids", "padding_mask")
         }
         features = L.GlobalAveragePooling1D()(backbone(inputs))
     else:
@@ -477,6 +477,12 @@ def cases() -> list[Case]:
     return result
 
 
+def _loss(case):
+    if case.segmentation:
+        return keras.losses.BinaryCrossentropy()
+    return keras.losses.SparseCategoricalCrossentropy()
+
+
 # --- independent measurement ---------------------------------------------
 
 
@@ -582,11 +588,7 @@ def run(case: Case) -> Outcome:
     x, y = case.data(TRAIN, 0)
     xv, yv = case.data(HELD_OUT, 1)
     model = case.build()
-    loss = (
-        keras.losses.BinaryCrossentropy()
-        if case.segmentation
-        else keras.losses.SparseCategoricalCrossentropy()
-    )
+    loss = _loss(case)
     model.compile(
         case.optimizer(),
         loss,
@@ -717,6 +719,11 @@ def main():
         "--only", nargs="*", help="run only these names (substring)"
     )
     parser.add_argument("--list", action="store_true", help="list the cases")
+    parser.add_argument(
+        "--checks-only",
+        action="store_true",
+        help="only build each model and print its construction-check findings",
+    )
     args = parser.parse_args()
     selected = [
         c
@@ -725,6 +732,13 @@ def main():
     ]
     if args.list:
         print("\n".join(f"{c.name}  {c.label}" for c in selected))
+        return
+    if args.checks_only:
+        for case in selected:
+            model = case.build()
+            model.compile("adam", _loss(case))
+            found = ktw.detectors.check_model(model)
+            print(f"{case.name:28} {case.label:20} {describe(found)}")
         return
     header = f"{'model':28} {'label':20} {'ok':3} {'held-out probe':34} {'training probe':34} {'caught':6} {'s':>5}"
     print(header)

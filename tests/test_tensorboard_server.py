@@ -147,3 +147,23 @@ def test_custom_scalars_layout_groups_layers_into_multiline_charts(served_run):
     assert charts["Gradient norm per layer |g|"] == ["^grad_norm/"]
     assert charts["Dead ReLU fraction per layer"] == ["^dead_fraction/"]
     assert charts["Learning rate"] == ["^learning_rate/"]
+
+
+def test_without_a_reducer_the_layout_has_no_empty_learning_rate_chart(
+    tmp_path, digits
+):
+    model = compiled(mlp(depth=2))
+    watch = ktw.GradientWatch(
+        (digits[0][:64], digits[1][:64]),
+        log_dir=tmp_path,
+        on_finding=lambda f: None,
+    )
+    model.fit(
+        digits[0][:256], digits[1][:256], epochs=1, verbose=0, callbacks=[watch]
+    )
+    with serve_tensorboard(tmp_path, expected_runs=("gradient_watch",)) as base:
+        layout = query(base, "/data/plugin/custom_scalars/layout")
+    [category] = layout["category"]
+    titles = [chart["title"] for chart in category["chart"]]
+    assert "Learning rate" not in titles
+    assert "Gradient norm per layer |g|" in titles

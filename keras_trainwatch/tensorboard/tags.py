@@ -36,15 +36,20 @@ def histogram_tag(variable_name: str) -> str:
     return f"gradients/{variable_name}"
 
 
-def dashboard_layout() -> layout_pb2.Layout:
+LEARNING_RATE_PREFIX = "learning_rate"
+
+
+def dashboard_layout(learning_rate: bool = False) -> layout_pb2.Layout:
     """The custom-scalars layout: a "keras_trainwatch" category with one
-    multi-line chart per per-layer series."""
+    multi-line chart per per-layer series, and the learning-rate chart only
+    once there are learning rates to show (an `AutoLRReducer` runs)."""
     charts = [
         layout_pb2.Chart(
             title=title,
             multiline=layout_pb2.MultilineChartContent(tag=[rf"^{prefix}/"]),
         )
         for title, prefix in CHARTS
+        if learning_rate or prefix != LEARNING_RATE_PREFIX
     ]
     return layout_pb2.Layout(
         category=[layout_pb2.Category(title="keras_trainwatch", chart=charts)]

@@ -57,12 +57,16 @@ class ProbeSummaryWriter:
         self.run_dir = os.path.join(self.log_dir, RUN_NAME)
         self._writer = tf.summary.create_file_writer(self.run_dir)
         self._layer_order_written = False
+        self._layout_has_learning_rate = False
+        self._write_layout(step=0)
+
+    def _write_layout(self, step):
         with self._writer.as_default():
             tf.summary.experimental.write_raw_pb(
                 custom_scalar_summary.pb(
-                    dashboard_layout()
+                    dashboard_layout(self._layout_has_learning_rate)
                 ).SerializeToString(),
-                step=0,
+                step=step,
             )
 
     def write_histograms(
@@ -163,6 +167,10 @@ class ProbeSummaryWriter:
 
     def write_learning_rates(self, rates: dict[str, float], step: int) -> None:
         """Writes each optimizer's learning rate (name -> rate) at `step`."""
+        if not self._layout_has_learning_rate:
+            # Now there is something to chart: the layout gets the chart.
+            self._layout_has_learning_rate = True
+            self._write_layout(step=step)
         with self._writer.as_default(step=step):
             for name, rate in rates.items():
                 tf.summary.scalar(f"learning_rate/{name}", rate)

@@ -37,6 +37,7 @@ from keras_trainwatch.learning_rate import (
     restore_rates,
 )
 from keras_trainwatch.plateau import PlateauCounter
+from keras_trainwatch.reactions import FindingReactions, reason_for
 from keras_trainwatch.reducer_state import ReducerStateFile
 from keras_trainwatch.rollback import Rollback
 from keras_trainwatch.step_hook import TrainStepHook
@@ -190,7 +191,7 @@ class AutoLRReducer(keras.callbacks.Callback):
         )
         self.backup_dir = None if backup_dir is None else os.fspath(backup_dir)
         self.reductions: list[Reduction] = []
-        self._acted_on: dict = {}
+        self._reactions = FindingReactions(self.react_to)
         self._rollback = Rollback(self.max_rollbacks, self.rollback_dir)
         self._state_file = (
             None
@@ -241,7 +242,7 @@ class AutoLRReducer(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._plateau.reset()
-        self._acted_on = {}
+        self._reactions.reset()
         retrace = False
         for optimizer in optimizers_of(self.model):
             retrace |= LearningRateHandle(optimizer).prepare()
@@ -330,62 +331,20 @@ class AutoLRReducer(keras.callbacks.Callback):
                 f"non-finite loss or gradients at step {record.step}"
             )
             return
-        relevant = self._needing_action(findings)
+        present = self.watch.active_findings if self.watch else findings
+        relevant = self._reactions.due(present, self._rollback.last_step)
         spikes = [f for f in relevant if f.kind == LOSS_SPIKE]
         if spikes and self.rollback:
             # Back to the last healthy state: the batches since, the one
             # that caused the spike among them, are skipped.
             self._roll_back(f"a loss spike at step {spikes[0].last_step}")
-            self._remember(relevant)
+            self._reactions.acted_on(relevant)
             return
         if not relevant or self.in_cooldown():
             return
-        first = relevant[0]
-        where = "the loss" if first.layer is None else f"layer {first.layer}"
-        reason = f"{first.kind.replace('_', ' ')} in {where}"
-        if first.step != record.step:
-            reason += f", present since step {first.step}"
-        if len(relevant) > 1:
-            reason += f" (and {len(relevant) - 1} more finding(s))"
+        reason = reason_for(relevant, record.step)
         if self._reduce(self._epoch, record.step, reason):
-            self._remember(relevant)
-
-    def _remember(self, findings):
-        for finding in findings:
-            self._acted_on[finding.key] = (
-                finding.last_step,
-                finding.last_value,
-            )
-
-    def _needing_action(self, new_findings):
-        """New findings of the kinds in `react_to`, and lasting ones that got
-        worse since the last reduction for them (a larger gradient norm or
-        growth, more dead units), and a loss spike at each new step it
-        happens. A pathology that stays as it is after a reduction is not
-        helped by the next one: `benchmarks/rescue.py` measured runs frozen
-        by 19 reductions of a rate that was no longer the cause."""
-        present = self.watch.active_findings if self.watch else new_findings
-        rolled_back_at = self._rollback.last_step
-        result = []
-        for finding in present:
-            if finding.kind not in self.react_to:
-                continue
-            if (
-                finding.kind == LOSS_SPIKE
-                and rolled_back_at is not None
-                and finding.last_step <= rolled_back_at
-            ):
-                continue  # a rollback already undid that step
-            acted = self._acted_on.get(finding.key)
-            if (
-                acted is None
-                or (
-                    finding.kind == LOSS_SPIKE and finding.last_step != acted[0]
-                )
-                or finding.last_value > acted[1]
-            ):
-                result.append(finding)
-        return result
+            self._reactions.acted_on(relevant)
 
     def _check_loss(self, logs):
         # A custom train function may return something else than Keras's

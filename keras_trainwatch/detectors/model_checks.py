@@ -159,51 +159,11 @@ def _output_checks(layer, output, loss):
                 "class with softmax.",
             )
         ]
-    if name in _CATEGORICAL:
-        if from_logits and activation in ("softmax", "sigmoid"):
-            return [
-                _mismatch(
-                    layer,
-                    f"{where} outputs {activation} "
-                    f"probabilities, but the loss {name} was built "
-                    "with from_logits=True and applies softmax again.",
-                    "Remove the output activation, or pass from_logits=False.",
-                )
-            ]
-        if not from_logits and activation != "softmax":
-            return [
-                _mismatch(
-                    layer,
-                    f"{where} uses a {activation} activation, "
-                    f"but the loss {name} expects softmax "
-                    "probabilities.",
-                    "Use activation='softmax' on the output layer, "
-                    "or keep it linear and pass from_logits=True to "
-                    "the loss.",
-                )
-            ]
-    if name in _BINARY:
-        if from_logits and activation in ("softmax", "sigmoid"):
-            return [
-                _mismatch(
-                    layer,
-                    f"{where} outputs {activation} "
-                    f"probabilities, but the loss {name} was built "
-                    "with from_logits=True.",
-                    "Remove the output activation, or pass from_logits=False.",
-                )
-            ]
-        if not from_logits and activation != "sigmoid":
-            return [
-                _mismatch(
-                    layer,
-                    f"{where} uses a {activation} activation, "
-                    f"but the loss {name} expects sigmoid "
-                    "probabilities.",
-                    "Use activation='sigmoid' on the output layer, "
-                    "or keep it linear and pass from_logits=True.",
-                )
-            ]
+    for losses, expected in ((_CATEGORICAL, "softmax"), (_BINARY, "sigmoid")):
+        if name in losses:
+            return _probability_checks(
+                layer, where, name, from_logits, activation, expected
+            )
     if name in _REGRESSION and activation == "softmax":
         return [
             _mismatch(
@@ -211,6 +171,32 @@ def _output_checks(layer, output, loss):
                 f"{where} applies softmax, whose outputs sum "
                 f"to 1, before the regression loss {name}.",
                 "Use a linear output layer for regression.",
+            )
+        ]
+    return []
+
+
+def _probability_checks(layer, where, loss, from_logits, activation, expected):
+    """A cross-entropy wants `expected` probabilities, or logits with
+    `from_logits=True`; not probabilities twice, not something else."""
+    if from_logits and activation in ("softmax", "sigmoid"):
+        return [
+            _mismatch(
+                layer,
+                f"{where} outputs {activation} probabilities, but the loss "
+                f"{loss} was built with from_logits=True and applies "
+                f"{expected} again.",
+                "Remove the output activation, or pass from_logits=False.",
+            )
+        ]
+    if not from_logits and activation != expected:
+        return [
+            _mismatch(
+                layer,
+                f"{where} uses a {activation} activation, but the loss {loss} "
+                f"expects {expected} probabilities.",
+                f"Use activation='{expected}' on the output layer, or keep it "
+                "linear and pass from_logits=True to the loss.",
             )
         ]
     return []

@@ -1,0 +1,89 @@
+"""Which findings call for a lower learning rate now: pure bookkeeping of
+what the reducer already acted on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from keras_trainwatch.findings import LOSS_SPIKE, Finding
+
+
+class FindingReactions:
+    """Decides which of the findings present at a probe the reducer should
+    act on, and remembers what it acted on.
+
+    New findings of the kinds in `react_to` call for action; so do lasting
+    ones that got worse since the last reduction for them (a larger gradient
+    norm or growth, more dead units), and a loss spike at each new step it
+    happens. A pathology that stays as it is after a reduction is not helped
+    by the next one: `benchmarks/rescue.py` measured runs frozen by 19
+    reductions of a rate that was no longer the cause.
+
+    Args:
+        react_to: The finding kinds to act on.
+
+    Example:
+
+    ```python
+    reactions = FindingReactions(("exploding_gradients",))
+    due = reactions.due(watch.active_findings)
+    if due and lower_the_rate():
+        reactions.acted_on(due)
+    ```
+    """
+
+    def __init__(self, react_to: Sequence[str]):
+        self.react_to = tuple(react_to)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forgets what was acted on (a new `fit`)."""
+        self._acted: dict = {}
+
+    def due(
+        self, present: Iterable[Finding], rolled_back_at: int | None = None
+    ) -> list[Finding]:
+        """The findings among `present` that call for action now.
+
+        Args:
+            present: The findings the latest probe showed.
+            rolled_back_at: The step of the latest rollback: spikes at or
+                before it were undone by it.
+        """
+        result = []
+        for finding in present:
+            if finding.kind not in self.react_to:
+                continue
+            if (
+                finding.kind == LOSS_SPIKE
+                and rolled_back_at is not None
+                and finding.last_step <= rolled_back_at
+            ):
+                continue
+            acted = self._acted.get(finding.key)
+            if (
+                acted is None
+                or (
+                    finding.kind == LOSS_SPIKE and finding.last_step != acted[0]
+                )
+                or finding.last_value > acted[1]
+            ):
+                result.append(finding)
+        return result
+
+    def acted_on(self, findings: Iterable[Finding]) -> None:
+        """Remembers the findings just acted on, as they are now."""
+        for finding in findings:
+            self._acted[finding.key] = (finding.last_step, finding.last_value)
+
+
+def reason_for(findings: Sequence[Finding], step: int) -> str:
+    """The reason of a reduction, naming the first finding."""
+    first = findings[0]
+    where = "the loss" if first.layer is None else f"layer {first.layer}"
+    reason = f"{first.kind.replace('_', ' ')} in {where}"
+    if first.step != step:
+        reason += f", present since step {first.step}"
+    if len(findings) > 1:
+        reason += f" (and {len(findings) - 1} more finding(s))"
+    return reason

@@ -729,7 +729,7 @@ def summarize_findings(findings):
         DEAD: "dead",
         "loss_spike": "spike",
     }
-    return " ".join(f"{short[k]}x{n}" for k, n in counts.items()) or "-"
+    return " ".join(f"{short.get(k, k)}x{n}" for k, n in counts.items()) or "-"
 
 
 def main():

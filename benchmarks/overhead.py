@@ -38,6 +38,7 @@ import tensorflow as tf  # noqa: E402
 
 import keras_trainwatch as ktw  # noqa: E402
 from keras_trainwatch.step_hook import TrainStepHook  # noqa: E402
+from keras_trainwatch.step_losses import StepLossReader  # noqa: E402
 
 BATCH = 128
 EVERY = 50
@@ -220,6 +221,29 @@ def hook_cost(calls=100_000):
     return max(timings["wrapped"] - timings["bare"], 0.0)
 
 
+def step_loss_cost(build, data, calls=20_000):
+    """Seconds the loss-spike rule adds to one execution: keeping the loss
+    tensor the train function returned, and reading them 16 at a time."""
+    model = compiled(build)
+    captured = {}
+    hook = TrainStepHook(lambda logs: captured.setdefault("logs", logs))
+
+    class Install(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            hook.install(self.model)
+
+    x, y = data
+    model.fit(
+        x[:BATCH], y[:BATCH], batch_size=BATCH, verbose=0, callbacks=[Install()]
+    )
+    reader = StepLossReader()
+    start = time.perf_counter()
+    for step in range(1, calls + 1):
+        if reader.snapshot(captured["logs"], step, step):
+            reader.read()
+    return (time.perf_counter() - start) / calls
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
@@ -274,7 +298,10 @@ def main():
                 build, data
             )
             setup_s = setup_cost(build, data)
-            per_50 = math.ceil(steps / EVERY) * probe_s + steps * hook
+            # Both variants hook every execution for the loss-spike rule.
+            per_step = hook + step_loss_cost(build, data)
+            per_epoch = probe_s + steps * per_step
+            per_50 = math.ceil(steps / EVERY) * probe_s + steps * per_step
             fit_s = fits["fit alone"]
             print(f"{workload}: components")
             print(
@@ -286,10 +313,11 @@ def main():
             )
             print(
                 f"{pad}one-time setup (trace + first probe) {setup_s:.3f} s; "
-                f"step hook {hook * 1e6:.2f} us per execution"
+                f"step hook and loss-spike snapshot {per_step * 1e6:.2f} us per "
+                f"execution ({per_step / step_s:.3%} of a step)"
             )
             print(
-                f"{pad}watch per epoch: +{probe_s / epoch_s:.2%} per epoch, plus the "
+                f"{pad}watch per epoch: +{per_epoch / epoch_s:.2%} per epoch, plus the "
                 f"setup once ({setup_s / fit_s:.2%} of this {args.epochs}-epoch fit)"
             )
             print(

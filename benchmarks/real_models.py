@@ -291,36 +291,30 @@ def hub_backbone(kind):
     import keras_hub
 
     length = 32
+    backbone_class, input_names = {
+        "bert": (
+            keras_hub.models.BertBackbone,
+            ("token_ids", "segment_ids", "padding_mask"),
+        ),
+        "gpt2": (keras_hub.models.GPT2Backbone, ("token_ids", "padding_mask")),
+    }[kind]
+    backbone = backbone_class(
+        vocabulary_size=500,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=32,
+        intermediate_dim=64,
+        max_sequence_length=length,
+    )
+    inputs = {
+        name: keras.Input((length,), dtype="int32", name=name)
+        for name in input_names
+    }
+    outputs = backbone(inputs)
     if kind == "bert":
-        backbone = keras_hub.models.BertBackbone(
-            vocabulary_size=500,
-            num_layers=2,
-            num_heads=2,
-            hidden_dim=32,
-            intermediate_dim=64,
-            max_sequence_length=length,
-        )
-        inputs = {
-            name: keras.Input((length,), dtype="int32", name=name)
-            for name in ("token_ids", "segment_ids", "padding_mask")
-        }
-        features = backbone(inputs)["pooled_output"]
-    elif kind == "gpt2":
-        backbone = keras_hub.models.GPT2Backbone(
-            vocabulary_size=500,
-            num_layers=2,
-            num_heads=2,
-            hidden_dim=32,
-            intermediate_dim=64,
-            max_sequence_length=length,
-        )
-        inputs = {
-            name: keras.Input((length,), dtype="int32", name=name)
-            for name in ("token_ids", "padding_mask")
-        }
-        features = L.GlobalAveragePooling1D()(backbone(inputs))
+        features = outputs["pooled_output"]
     else:
-        raise ValueError(kind)
+        features = L.GlobalAveragePooling1D()(outputs)
     return keras.Model(inputs, L.Dense(CLASSES, activation="softmax")(features))
 
 

@@ -106,12 +106,6 @@ def compute_loss(model: keras.Model, x, y, y_pred, sample_weight):
     )
 
 
-def loss_tracker(model: keras.Model):
-    """The `Mean` metric in which Keras's own train step accumulates the
-    loss of the epoch (`total`, `count`), or `None` before compiling."""
-    return getattr(model, "_loss_tracker", None)
-
-
 def raw_learning_rate(optimizer: keras.optimizers.Optimizer):
     """The optimizer's learning rate as given: a variable, a
     `LearningRateSchedule` or a callable (the public `learning_rate`

@@ -43,6 +43,11 @@ class ProbeSchedule:
         """Whether probes happen at epoch ends (not every N steps)."""
         return self.every_n_steps is None
 
+    @property
+    def epoch_steps(self) -> int:
+        """Steps run in the current epoch so far."""
+        return self.step - self._epoch_start_step
+
     def start_fit(self, step: int) -> None:
         """A `fit` starts with the optimizer at `step`."""
         self.step = step

@@ -1,10 +1,9 @@
-"""Per-step training losses, kept on the device and read in batches."""
+"""Per-step training losses, recovered from the logs Keras already
+computes, kept on the device and read in batches."""
 
 from __future__ import annotations
 
 import keras
-
-from keras_trainwatch import _keras_compat
 
 READ_EVERY = 16
 
@@ -12,53 +11,56 @@ READ_EVERY = 16
 class StepLossReader:
     """Recovers each execution's own loss from Keras's running epoch mean.
 
-    Keras logs the mean loss of the epoch so far (its loss tracker holds a
-    `total` and a `count`); one execution's loss is the change in `total`
-    over the change in `count`. Snapshots of the two variables stay on the
-    device and are read `READ_EVERY` executions at a time (and at every
-    probe and epoch end), so the watch adds one host read per 16 steps, not
-    one per step.
+    The train function returns the mean loss of the epoch so far (a tensor
+    Keras has already computed); after `n` steps of the epoch, one execution
+    that ran the steps from `n'` to `n` had the loss
+    `(n * mean_n - n' * mean_n') / (n - n')`. Keeping those tensors costs no
+    operation on the device; they are read `READ_EVERY` executions at a time
+    (and at every probe and epoch end): one host read per 16 steps.
+
+    Keras averages over samples, this over steps: the two agree while the
+    batches have one size. The last, smaller batch of an epoch comes out
+    between its own loss and the epoch's mean, never above both.
 
     Example:
 
     ```python
     reader = StepLossReader()
     reader.start_epoch()
-    reader.snapshot(model, step)          # after each execution
-    for step, loss in reader.read():      # when needed
+    reader.snapshot(logs, step=120, epoch_steps=20)  # after each execution
+    for step, loss in reader.read():                 # when needed
         ...
     ```
     """
 
     def __init__(self):
         self._pending: list = []
-        self._steps: list[int] = []
+        self._steps: list[tuple[int, int]] = []
         self.start_epoch()
 
     def start_epoch(self) -> None:
-        """Keras resets its loss tracker at each epoch start."""
+        """Keras resets its loss mean at each epoch start."""
         self._pending.clear()
         self._steps.clear()
-        self._last = (0.0, 0.0)
+        self._last = (0, 0.0)
 
-    def snapshot(self, model: keras.Model, step: int) -> bool:
-        """Keeps the tracker's state after an execution ending at `step`.
+    def snapshot(self, logs, step: int, epoch_steps: int) -> bool:
+        """Keeps the epoch's mean loss after an execution.
+
+        Args:
+            logs: What the train function returned (a dict of tensors with
+                `"loss"`; anything else is ignored).
+            step: The global step the execution ended at.
+            epoch_steps: Steps run in this epoch so far.
 
         Returns:
             Whether enough snapshots are pending to read them now.
         """
-        tracker = _keras_compat.loss_tracker(model)
-        if tracker is None:
+        loss = logs.get("loss") if isinstance(logs, dict) else None
+        if loss is None:
             return False
-        self._pending.append(
-            keras.ops.stack(
-                [
-                    keras.ops.cast(tracker.total, "float64"),
-                    keras.ops.cast(tracker.count, "float64"),
-                ]
-            )
-        )
-        self._steps.append(step)
+        self._pending.append(loss)
+        self._steps.append((step, epoch_steps))
         return len(self._pending) >= READ_EVERY
 
     def read(self) -> list[tuple[int, float]]:
@@ -66,15 +68,16 @@ class StepLossReader:
         host read)."""
         if not self._pending:
             return []
-        values = keras.ops.convert_to_numpy(keras.ops.stack(self._pending))
+        means = keras.ops.convert_to_numpy(keras.ops.stack(self._pending))
         result = []
-        total_before, count_before = self._last
-        for step, (total, count) in zip(self._steps, values):
-            if count > count_before:
-                loss = (total - total_before) / (count - count_before)
-                result.append((step, float(loss)))
-            total_before, count_before = float(total), float(count)
-        self._last = (total_before, count_before)
+        steps_before, mean_before = self._last
+        for (step, steps_done), mean in zip(self._steps, means):
+            mean = float(mean)
+            if steps_done > steps_before:
+                total = steps_done * mean - steps_before * mean_before
+                result.append((step, total / (steps_done - steps_before)))
+            steps_before, mean_before = steps_done, mean
+        self._last = (steps_before, mean_before)
         self._pending.clear()
         self._steps.clear()
         return result

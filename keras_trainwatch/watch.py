@@ -202,7 +202,7 @@ class GradientWatch(keras.callbacks.Callback):
         )
         self._last_record: ProbeRecord | None = None
         self._disabled = False
-        if getattr(self, "spike_detector", None) is not None:
+        if self.spike_detector is not None:
             self.spike_detector.reset()
 
     @property
@@ -318,7 +318,7 @@ class GradientWatch(keras.callbacks.Callback):
     def _after_execution(self, logs=None):
         due = self.schedule.after_execution()
         if self.spike_detector is not None and self._step_losses.snapshot(
-            self.model, self.schedule.step
+            logs, self.schedule.step, self.schedule.epoch_steps
         ):
             self._check_spikes()
         if due:

@@ -41,10 +41,16 @@ def main():
     model.compile("adam", "sparse_categorical_crossentropy")
     with tempfile.TemporaryDirectory() as log_dir:
         run_dir = os.path.join(log_dir, "resnet50v2")
-        watch = ktw.GradientWatch((x[:32], y[:32]), every_n_steps=4, log_dir=run_dir)
+        watch = ktw.GradientWatch(
+            (x[:32], y[:32]), every_n_steps=4, log_dir=run_dir
+        )
         model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[watch])
-        print(f"{len(watch.records[0].layers)} layers, {len(watch.records)} probes")
-        with serve_tensorboard(log_dir, expected_runs=["resnet50v2/gradient_watch"]) as base:
+        print(
+            f"{len(watch.records[0].layers)} layers, {len(watch.records)} probes"
+        )
+        with serve_tensorboard(
+            log_dir, expected_runs=["resnet50v2/gradient_watch"]
+        ) as base:
             with open_dashboard(base, width=1500, height=1300) as (page, _):
                 os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
                 page.screenshot(path=args.out, full_page=True)

@@ -14,22 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
+from dashboard_browser import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
 from tensorboard_server import serve_tensorboard  # noqa: E402
 
-# Without the networking flags Chromium keeps trying to reach Google's
-# services, which a closed network refuses.
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LOG_SCALE_CHARTS = 2  # gradient norm, relative gradient
 
 
@@ -47,8 +37,7 @@ def main():
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
+    if CHROMIUM is None:
         sys.exit("Needs Chromium: apt-get install chromium")
     if not os.path.isdir(os.path.join(args.log_dir, "vanishing")):
         from keras_trainwatch.cli.demo import run_demo
@@ -63,7 +52,7 @@ def main():
         sync_playwright() as playwright,
     ):
         browser = playwright.chromium.launch(
-            executable_path=chromium, args=CHROMIUM_FLAGS
+            executable_path=CHROMIUM, args=CHROMIUM_FLAGS
         )
         page = browser.new_page(viewport={"width": 1500, "height": 780})
         page.goto(f"{base}/#custom_scalars&regexInput={args.runs}")

@@ -1,29 +1,40 @@
 import keras
 import numpy as np
+import pytest
 
 from keras_trainwatch import step_losses
+from keras_trainwatch.step_hook import TrainStepHook
 from keras_trainwatch.step_losses import StepLossReader
 
 
-def test_each_execution_loss_is_recovered_from_the_running_mean():
+def losses_of_a_fit(batch_size, samples=120, steps_per_execution=1):
+    """(read step losses, each batch's own loss computed independently)."""
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(100, 4)).astype("float32")
-    y = rng.normal(size=(100, 1)).astype("float32")
+    x = rng.normal(size=(samples, 4)).astype("float32")
+    y = rng.normal(size=(samples, 1)).astype("float32")
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     # A rate of 0: the weights never move, so each batch's loss can be
     # computed independently afterwards.
-    model.compile(keras.optimizers.SGD(0.0), "mse")
-    reader = StepLossReader()
-    read = []
+    model.compile(
+        keras.optimizers.SGD(0.0),
+        "mse",
+        steps_per_execution=steps_per_execution,
+    )
+    reader, read, done = StepLossReader(), [], [0]
+    steps_per_epoch = -(-samples // batch_size)
 
-    class Snapshots(keras.callbacks.Callback):
+    def after_execution(logs):
+        done[0] = min(done[0] + steps_per_execution, steps_per_epoch)
+        if reader.snapshot(logs, done[0], done[0]):
+            read.extend(reader.read())
+
+    hook = TrainStepHook(after_execution)
+
+    class Install(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             reader.start_epoch()
-
-        def on_train_batch_end(self, batch, logs=None):
-            if reader.snapshot(self.model, batch + 1):
-                read.extend(reader.read())
+            hook.install(self.model)
 
         def on_epoch_end(self, epoch, logs=None):
             read.extend(reader.read())
@@ -31,28 +42,68 @@ def test_each_execution_loss_is_recovered_from_the_running_mean():
     model.fit(
         x,
         y,
-        batch_size=30,
+        batch_size=batch_size,
         epochs=1,
         shuffle=False,
         verbose=0,
-        callbacks=[Snapshots()],
+        callbacks=[Install()],
     )
-    expected = [
+    per_batch = [
         float(
             np.mean(
-                (model.predict(x[i : i + 30], verbose=0) - y[i : i + 30]) ** 2
+                (
+                    model.predict(x[i : i + batch_size], verbose=0)
+                    - y[i : i + batch_size]
+                )
+                ** 2
             )
         )
-        for i in range(0, 100, 30)
+        for i in range(0, samples, batch_size)
     ]
+    return read, per_batch
+
+
+def test_each_step_loss_is_recovered_from_the_running_mean():
+    read, per_batch = losses_of_a_fit(batch_size=30)
     assert [step for step, _ in read] == [1, 2, 3, 4]
+    np.testing.assert_allclose([loss for _, loss in read], per_batch, rtol=1e-5)
+
+
+def test_with_several_steps_per_execution_each_execution_gets_its_mean():
+    read, per_batch = losses_of_a_fit(batch_size=20, steps_per_execution=2)
+    assert [step for step, _ in read] == [2, 4, 6]
+    expected = [np.mean(per_batch[i : i + 2]) for i in range(0, 6, 2)]
     np.testing.assert_allclose([loss for _, loss in read], expected, rtol=1e-5)
+
+
+def test_a_smaller_last_batch_lies_between_its_loss_and_the_mean():
+    read, per_batch = losses_of_a_fit(batch_size=50)  # 50, 50, 20
+    np.testing.assert_allclose(
+        [loss for _, loss in read[:2]], per_batch[:2], rtol=1e-5
+    )
+    mean_before = np.mean(per_batch[:2])
+    low, high = sorted([mean_before, per_batch[2]])
+    assert low - 1e-6 <= read[2][1] <= high + 1e-6
 
 
 def test_reads_come_in_batches(monkeypatch):
     monkeypatch.setattr(step_losses, "READ_EVERY", 3)
-    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-    model.compile("sgd", "mse")
-    model.fit(np.ones((4, 1)), np.ones((4, 1)), verbose=0)
     reader = StepLossReader()
-    assert [reader.snapshot(model, s) for s in range(3)] == [False, False, True]
+    logs = {"loss": keras.ops.convert_to_tensor(1.0)}
+    assert [reader.snapshot(logs, s, s) for s in (1, 2, 3)] == [
+        False,
+        False,
+        True,
+    ]
+    assert reader.snapshot("not a dict", 4, 4) is False
+    assert [step for step, _ in reader.read()] == [1, 2, 3]
+    assert reader.read() == []
+
+
+def test_means_become_step_losses():
+    reader = StepLossReader()
+    for steps, mean in [(1, 2.0), (2, 3.0), (3, 2.0)]:
+        reader.snapshot(
+            {"loss": keras.ops.convert_to_tensor(mean)}, steps, steps
+        )
+    assert [loss for _, loss in reader.read()] == pytest.approx([2.0, 4.0, 0.0])

@@ -50,15 +50,11 @@ _REGRESSION = {
 }
 
 
-def check_model(
-    model: keras.Model, epoch: int = 0, step: int = 0
-) -> list[Finding]:
-    """The construction faults of `model`, as findings at `step`.
+def check_model(model: keras.Model) -> list[Finding]:
+    """The construction faults of `model`, as findings at step 0.
 
     Args:
         model: A built, compiled Keras model.
-        epoch: Epoch to record in the findings.
-        step: Step to record in the findings.
 
     Returns:
         A list of `Finding`s (empty for a well-made model).
@@ -86,12 +82,7 @@ def check_model(
         if isinstance(layer, keras.layers.Dropout)
         and layer.rate > MAX_DROPOUT_RATE
     ]
-    return [
-        dataclasses.replace(
-            f, epoch=epoch, step=step, last_epoch=epoch, last_step=step
-        )
-        for f in found
-    ]
+    return found
 
 
 class ModelChecks:
@@ -102,7 +93,7 @@ class ModelChecks:
         model: A built, compiled Keras model.
     """
 
-    kind = MISMATCHED_OUTPUT
+    kind = MISMATCHED_OUTPUT  # and the other construction kinds
     history_size = 0
 
     def __init__(self, model: keras.Model):

@@ -92,13 +92,13 @@ def reduce_to_statistics(
     Returns:
         The `ProbeStatistics`.
     """
-    summed, weights, data_norms = {}, {}, {}
+    summed, weights, grad_norms, data_norms = {}, {}, {}, {}
     for i in connected:
         grad, weight = reductions.gradient_and_weight(
             result.gradients[i], result.weights[i], replicas
         )
         summed[i], weights[i] = tf.cast(grad, tf.float32), weight
-        data_norms[i] = reductions.l2_norm(summed[i])
+        grad_norms[i] = data_norms[i] = reductions.l2_norm(summed[i])
         regularizer_grad = result.regularization_gradients[i]
         if regularizer_grad is not None and not isinstance(
             result.gradients[i], tf.IndexedSlices
@@ -117,7 +117,7 @@ def reduce_to_statistics(
     ]
     return ProbeStatistics(
         loss=reductions.sum_over_replicas(result.loss),
-        grad_norms=_stack([reductions.l2_norm(summed[i]) for i in connected]),
+        grad_norms=_stack([grad_norms[i] for i in connected]),
         data_grad_norms=_stack([data_norms[i] for i in connected]),
         weight_norms=_stack(
             [reductions.l2_norm(weights[i]) for i in connected]

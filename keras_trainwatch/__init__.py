@@ -28,6 +28,11 @@ _EXPORTS = {
     "DeadReluDetector": "detectors",
     "ExplodingGradientDetector": "detectors",
     "SpikeDetector": "detectors",
+    "SaturationDetector": "detectors",
+    "SymmetricUnitsDetector": "detectors",
+    "LossProgressDetector": "detectors",
+    "NoGradientDetector": "detectors",
+    "CauseLinker": "detectors",
     "VanishingGradientDetector": "detectors",
     "DeadUnitStats": "records",
     "LayerStats": "records",
@@ -72,7 +77,12 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from keras_trainwatch.detectors import (  # noqa: F401
         DeadReluDetector,
         ExplodingGradientDetector,
+        CauseLinker,
+        LossProgressDetector,
+        NoGradientDetector,
+        SaturationDetector,
         SpikeDetector,
+        SymmetricUnitsDetector,
         VanishingGradientDetector,
     )
     from keras_trainwatch.findings import (  # noqa: F401

@@ -17,6 +17,11 @@ FindingKind = Literal[
     "mismatched_output",
     "missing_activation",
     "excessive_dropout",
+    "saturated_units",
+    "symmetric_units",
+    "unscaled_data",
+    "loss_not_improving",
+    "loss_oscillating",
 ]
 VANISHING_GRADIENTS: FindingKind = "vanishing_gradients"
 EXPLODING_GRADIENTS: FindingKind = "exploding_gradients"
@@ -26,6 +31,11 @@ NO_GRADIENT: FindingKind = "no_gradient"
 MISMATCHED_OUTPUT: FindingKind = "mismatched_output"
 MISSING_ACTIVATION: FindingKind = "missing_activation"
 EXCESSIVE_DROPOUT: FindingKind = "excessive_dropout"
+SATURATED_UNITS: FindingKind = "saturated_units"
+SYMMETRIC_UNITS: FindingKind = "symmetric_units"
+UNSCALED_DATA: FindingKind = "unscaled_data"
+LOSS_NOT_IMPROVING: FindingKind = "loss_not_improving"
+LOSS_OSCILLATING: FindingKind = "loss_oscillating"
 KINDS: tuple[FindingKind, ...] = typing.get_args(FindingKind)
 
 # The known remedies when gradients vanish through the steps of a recurrent
@@ -73,6 +83,31 @@ REMEDIES = {
         "layer, or remove one of the two."
     ),
     EXCESSIVE_DROPOUT: "Use a dropout rate between 0.1 and 0.5.",
+    SATURATED_UNITS: (
+        "Use ReLU activations in the hidden layers, or keep the "
+        "pre-activations small: standardized inputs, Glorot initialization, "
+        "batch normalization before the activation."
+    ),
+    SYMMETRIC_UNITS: (
+        "Initialize the kernel randomly (the default glorot_uniform, or "
+        "he_normal for ReLU) instead of with a constant: identical units "
+        "get identical updates and never become different."
+    ),
+    UNSCALED_DATA: (
+        "Standardize the data: subtract the mean and divide by the "
+        "standard deviation of the training set (e.g. a "
+        "keras.layers.Normalization layer adapted to it); scale regression "
+        "targets the same way and undo it on the predictions."
+    ),
+    LOSS_NOT_IMPROVING: (
+        "Check that inputs and labels match and are shuffled together, "
+        "then the learning rate (too small for plain SGD: try Adam) and "
+        "the other findings of this run."
+    ),
+    LOSS_OSCILLATING: (
+        "Lower the learning rate (or use AutoLRReducer), or use larger "
+        "batches."
+    ),
     LOSS_SPIKE: (
         "Lower the learning rate or clip the gradients; with "
         "AutoLRReducer(rollback=True) the run returns to its last healthy "
@@ -92,8 +127,13 @@ class Finding:
     back, it is active again and `episodes` counts the returns.
 
     Args:
-        kind: One of `"vanishing_gradients"`, `"exploding_gradients"`,
-            `"dead_relu"`.
+        kind: One of `KINDS`: `"vanishing_gradients"`,
+            `"exploding_gradients"`, `"dead_relu"`, `"loss_spike"`,
+            `"no_gradient"`, the construction faults `"mismatched_output"`,
+            `"missing_activation"`, `"excessive_dropout"`, the probe's
+            `"saturated_units"`, `"symmetric_units"`, `"unscaled_data"`,
+            and the loss's course `"loss_not_improving"`,
+            `"loss_oscillating"`.
         layer: Name of the layer it was found in, or `None` when it concerns
             the model as a whole (a non-finite loss).
         epoch: 0-based epoch of the probe that first found it.

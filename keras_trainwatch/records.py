@@ -130,6 +130,48 @@ class DeadUnitStats:
 
 
 @dataclasses.dataclass(frozen=True)
+class SaturationStats:
+    """How many outputs of a sigmoid or tanh layer sit in the flat tails,
+    where the activation's derivative is under 2% of its peak and almost no
+    gradient passes.
+
+    Args:
+        name: The layer's name.
+        activation: `"sigmoid"` or `"tanh"`.
+        saturated: Share of the layer's outputs (over samples, positions and
+            units) below 0.01 or above 0.99 for sigmoid, beyond +-0.99 for
+            tanh.
+    """
+
+    name: str
+    activation: str
+    saturated: float
+
+
+@dataclasses.dataclass(frozen=True)
+class UnitSpreadStats:
+    """How different the units of a Dense or convolution layer are.
+
+    Units that start identical (a constant initializer) compute the same
+    output and get the same gradient: they stay identical forever, and the
+    layer works as if it had one unit.
+
+    Args:
+        name: The layer's name.
+        units: Number of units.
+        weight_spread: Largest difference between a unit's incoming weights
+            (and bias) and the first unit's, over the largest weight (0 when
+            all units are identical).
+        grad_spread: The same for their gradients.
+    """
+
+    name: str
+    units: int
+    weight_spread: float
+    grad_spread: float
+
+
+@dataclasses.dataclass(frozen=True)
 class TimeGradientStats:
     """How much gradient reaches the early steps of a recurrent layer.
 
@@ -178,6 +220,12 @@ class ProbeRecord:
         input_scale: Root mean square of the probe batch's floating-point
             inputs (1.0 when unknown): the gradients of layers that read the
             inputs directly grow in proportion to it.
+        target_scale: Root mean square of its floating-point targets, or
+            `None` when they are not floating point.
+        saturation: Saturation of every hidden sigmoid/tanh layer whose
+            outputs could be reached.
+        unit_spread: Unit spread of every Dense/convolution layer with more
+            than one unit.
     """
 
     epoch: int
@@ -187,6 +235,9 @@ class ProbeRecord:
     dead_units: tuple[DeadUnitStats, ...]
     time_gradients: tuple[TimeGradientStats, ...] = ()
     input_scale: float = 1.0
+    target_scale: float | None = None
+    saturation: tuple[SaturationStats, ...] = ()
+    unit_spread: tuple[UnitSpreadStats, ...] = ()
 
     @property
     def grad_norm(self) -> float:

@@ -15,14 +15,19 @@ from keras_trainwatch import _keras_compat
 from keras_trainwatch._validation import optional_positive_int
 from keras_trainwatch.copying import deepcopy_without
 from keras_trainwatch.detectors import (
+    CauseLinker,
     DeadReluDetector,
     ExplodingGradientDetector,
+    LossProgressDetector,
     ModelChecks,
     NoGradientDetector,
+    SaturationDetector,
     SpikeDetector,
+    SymmetricUnitsDetector,
     VanishingGradientDetector,
-    link_causes,
+    chance_loss,
 )
+from keras_trainwatch.detectors.loss_kinds import is_regression
 from keras_trainwatch.findings import Finding
 from keras_trainwatch.learning_rate import optimizer_step
 from keras_trainwatch.ledger import FindingLedger
@@ -58,7 +63,8 @@ def writes_summaries(model: keras.Model) -> bool:
 
 class GradientWatch(keras.callbacks.Callback):
     """Probes gradients during training and reports vanishing gradients,
-    exploding gradients and dead ReLU units, layer by layer.
+    exploding gradients, dead ReLU units and the other ways training fails,
+    layer by layer.
 
     Training that fails quietly wastes hours: the lower layers of a deep
     sigmoid network stop learning, a learning rate too high blows the
@@ -119,6 +125,12 @@ class GradientWatch(keras.callbacks.Callback):
             `ExplodingGradientDetector.max_growth`.
         dead_fraction: Float in (0, 1], default 0.5. See
             `DeadReluDetector.max_dead_fraction`.
+        saturated_fraction: Float in (0, 1], default 0.5. See
+            `SaturationDetector.max_saturated`.
+        loss_patience: Integer >= 2 (default 5) or `None` to turn the rules
+            off: epochs over which a loss that does not improve beyond the
+            base rate, or oscillates, is reported. See
+            `LossProgressDetector`.
         on_finding: What to do with a new finding: `"warn"` (default; one
             line on the `keras_trainwatch` logger), `"stop"` (warn and set
             `model.stop_training`), `"raise"` (raise
@@ -152,6 +164,8 @@ class GradientWatch(keras.callbacks.Callback):
         exploding_grad_norm: float = 1e3,
         exploding_growth: float = 100.0,
         dead_fraction: float = 0.5,
+        saturated_fraction: float = 0.5,
+        loss_patience: int | None = 5,
         on_finding: OnFinding = "warn",
         keep_records: int | None = 100,
         loss_spike_z: float | None = 6.0,
@@ -170,8 +184,18 @@ class GradientWatch(keras.callbacks.Callback):
             ),
             DeadReluDetector(max_dead_fraction=dead_fraction),
             NoGradientDetector(),
+            SaturationDetector(max_saturated=saturated_fraction),
+            SymmetricUnitsDetector(),
         )
+        self.loss_progress = (
+            None
+            if loss_patience is None
+            else LossProgressDetector(patience=loss_patience)
+        )
+        if self.loss_progress is not None:
+            self.detectors += (self.loss_progress,)
         self._model_checks: ModelChecks | None = None
+        self._cause_linker = CauseLinker()
         self.spike_detector = (
             None
             if loss_spike_z is None
@@ -204,6 +228,8 @@ class GradientWatch(keras.callbacks.Callback):
         self._disabled = False
         if self.spike_detector is not None:
             self.spike_detector.reset()
+        if self.loss_progress is not None:
+            self.loss_progress.reset()
 
     @property
     def every_n_steps(self) -> int | None:
@@ -290,6 +316,11 @@ class GradientWatch(keras.callbacks.Callback):
             self.model, self.probe_batch, histograms=self.writes_summaries
         )
         self._model_checks = ModelChecks(self.model)
+        self._cause_linker = CauseLinker(regression=is_regression(self.model))
+        if self.loss_progress is not None:
+            self.loss_progress.chance = chance_loss(
+                self.model, self.probe_batch.y
+            )
         self._disabled = False  # a new probe gets a new chance
 
     def on_train_begin(self, logs=None):
@@ -340,6 +371,8 @@ class GradientWatch(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._check_spikes()
+        if self.loss_progress is not None and logs:
+            self.loss_progress.observe(epoch, logs.get("loss"))
         if self.schedule.end_epoch(self._optimizer_step()):
             self._run_probe()
         if logs is not None and self._last_record is not None:
@@ -419,12 +452,13 @@ class GradientWatch(keras.callbacks.Callback):
             detectors = (
                 (self._model_checks,) if self._model_checks else ()
             ) + self.detectors
-            found = link_causes(
+            found = self._cause_linker(
                 [
                     finding
                     for detector in detectors
                     for finding in detector(record, tuple(self._recent))
-                ]
+                ],
+                record,
             )
         except Exception as error:  # noqa: BLE001 -- see below
             # A monitoring callback must not crash the training it watches:

@@ -18,17 +18,22 @@ independent measurement showed the fault.
 """
 
 from keras_trainwatch.detectors.base import Detector
+from keras_trainwatch.detectors.causes import CauseLinker
 from keras_trainwatch.detectors.dead_relu import DeadReluDetector
 from keras_trainwatch.detectors.exploding import ExplodingGradientDetector
+from keras_trainwatch.detectors.loss_progress import (
+    LossProgressDetector,
+    chance_loss,
+)
 from keras_trainwatch.detectors.loss_spike import SpikeDetector
 from keras_trainwatch.detectors.model_checks import ModelChecks, check_model
-from keras_trainwatch.detectors.no_gradient import (
-    NoGradientDetector,
-    link_causes,
-)
+from keras_trainwatch.detectors.no_gradient import NoGradientDetector
+from keras_trainwatch.detectors.saturation import SaturationDetector
+from keras_trainwatch.detectors.symmetry import SymmetricUnitsDetector
 from keras_trainwatch.detectors.vanishing import VanishingGradientDetector
 
 __all__ = [
+    "CauseLinker",
     "Detector",
     "DeadReluDetector",
     "ExplodingGradientDetector",
@@ -36,6 +41,9 @@ __all__ = [
     "NoGradientDetector",
     "SpikeDetector",
     "check_model",
-    "link_causes",
+    "LossProgressDetector",
+    "SaturationDetector",
+    "SymmetricUnitsDetector",
+    "chance_loss",
     "VanishingGradientDetector",
 ]

@@ -12,7 +12,6 @@ them silently (`tests/test_model_checks.py`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 
 import keras
 
@@ -23,32 +22,18 @@ from keras_trainwatch.findings import (
     MISSING_ACTIVATION,
     Finding,
 )
-from keras_trainwatch.probe.layout import activation_name
+from keras_trainwatch.detectors.loss_kinds import (
+    BINARY,
+    CATEGORICAL,
+    REGRESSION,
+    SPARSE_CATEGORICAL,
+    loss_name_and_logits,
+    losses_by_output,
+)
+from keras_trainwatch.probe.layout import activation_name, consumers_in_graph
 
 # A dropout rate above this leaves almost no unit to learn from.
 MAX_DROPOUT_RATE = 0.8
-
-_CATEGORICAL = {
-    "categorical_crossentropy",
-    "sparse_categorical_crossentropy",
-    "CategoricalCrossentropy",
-    "SparseCategoricalCrossentropy",
-}
-_BINARY = {"binary_crossentropy", "BinaryCrossentropy"}
-_REGRESSION = {
-    "mean_squared_error",
-    "mean_absolute_error",
-    "huber",
-    "mean_squared_logarithmic_error",
-    "MeanSquaredError",
-    "MeanAbsoluteError",
-    "Huber",
-    "MeanSquaredLogarithmicError",
-    "mse",
-    "mae",
-    "msle",
-}
-
 
 def check_model(model: keras.Model) -> list[Finding]:
     """The construction faults of `model`, as findings at step 0.
@@ -63,7 +48,7 @@ def check_model(model: keras.Model) -> list[Finding]:
     graph = _keras_compat.graph_io(model)
     if graph is not None:
         outputs = keras.tree.flatten(graph[1])
-        losses = _losses_by_output(model, len(outputs))
+        losses = losses_by_output(model, len(outputs))
         for output, loss in zip(outputs, losses):
             layer, _ = _keras_compat.producer(output)
             found += _output_checks(layer, output, loss)
@@ -112,28 +97,8 @@ class ModelChecks:
         ]
 
 
-def _losses_by_output(model, count) -> Sequence:
-    loss = getattr(model, "loss", None)
-    if isinstance(loss, dict):
-        return [loss.get(name) for name in model.output_names]
-    if isinstance(loss, (list, tuple)):
-        return list(loss) + [None] * (count - len(loss))
-    return [loss] * count
-
-
-def _loss_name_and_logits(loss):
-    if loss is None:
-        return None, False
-    if isinstance(loss, str):
-        return loss, False
-    if isinstance(loss, keras.losses.Loss):
-        config = loss.get_config()
-        return type(loss).__name__, bool(config.get("from_logits", False))
-    return getattr(loss, "__name__", None), False
-
-
 def _output_checks(layer, output, loss):
-    name, from_logits = _loss_name_and_logits(loss)
+    name, from_logits = loss_name_and_logits(loss)
     activation = activation_name(layer) or "linear"
     units = output.shape[-1]
     where = f"The output layer '{layer.name}'"
@@ -150,12 +115,12 @@ def _output_checks(layer, output, loss):
                 "class with softmax.",
             )
         ]
-    for losses, expected in ((_CATEGORICAL, "softmax"), (_BINARY, "sigmoid")):
+    for losses, expected in ((CATEGORICAL | SPARSE_CATEGORICAL, "softmax"), (BINARY, "sigmoid")):
         if name in losses:
             return _probability_checks(
                 layer, where, name, from_logits, activation, expected
             )
-    if name in _REGRESSION and activation == "softmax":
+    if name in REGRESSION and activation == "softmax":
         return [
             _mismatch(
                 layer,
@@ -169,17 +134,12 @@ def _output_checks(layer, output, loss):
 
 def _probability_checks(layer, where, loss, from_logits, activation, expected):
     """A cross-entropy wants `expected` probabilities, or logits with
-    `from_logits=True`; not probabilities twice, not something else."""
-    if from_logits and activation in ("softmax", "sigmoid"):
-        return [
-            _mismatch(
-                layer,
-                f"{where} outputs {activation} probabilities, but the loss "
-                f"{loss} was built with from_logits=True and applies "
-                f"{expected} again.",
-                "Remove the output activation, or pass from_logits=False.",
-            )
-        ]
+    `from_logits=True`.
+
+    Probabilities into a `from_logits=True` loss are not flagged: Keras's
+    TensorFlow backend reads the logits the softmax/sigmoid kept, warns
+    about it itself, and trains exactly as with logits.
+    """
     if not from_logits and activation != expected:
         return [
             _mismatch(
@@ -196,22 +156,7 @@ def _probability_checks(layer, where, loss, from_logits, activation, expected):
 def _linear_stacks(outputs):
     """Dense layers without activation whose only consumer is another Dense
     layer: two linear maps in a row are one linear map."""
-    consumers, seen, stack = {}, set(), list(keras.tree.flatten(outputs))
-    while stack:
-        tensor = stack.pop()
-        if not hasattr(tensor, "_keras_history"):
-            continue
-        operation, node = _keras_compat.producer(tensor)
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        for parent in keras.tree.flatten(node.input_tensors):
-            if hasattr(parent, "_keras_history"):
-                producer, _ = _keras_compat.producer(parent)
-                consumers.setdefault(id(producer), (producer, []))[1].append(
-                    operation
-                )
-            stack.append(parent)
+    consumers = consumers_in_graph(outputs)
     found = []
     for producer, users in consumers.values():
         if (

@@ -1,19 +1,12 @@
-"""The no-gradient rule, and the causes that explain it."""
+"""The no-gradient rule: nothing reaches any weight."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 
 from keras_trainwatch.detectors.base import make_finding
-from keras_trainwatch.findings import (
-    DEAD_RELU,
-    MISMATCHED_OUTPUT,
-    NO_GRADIENT,
-    VANISHING_GRADIENTS,
-    Finding,
-)
+from keras_trainwatch.findings import NO_GRADIENT, Finding
 from keras_trainwatch.records import ProbeRecord
 
 
@@ -53,25 +46,3 @@ class NoGradientDetector:
                 "nothing trains.",
             )
         ]
-
-
-def link_causes(findings: list[Finding]) -> list[Finding]:
-    """Says the cause first where one explains a symptom: with no gradient
-    at all, dead units and vanishing gradients are its consequences, not
-    findings of their own, and an output that cannot vary (softmax over one
-    unit) is named as the reason."""
-    if not any(f.kind == NO_GRADIENT for f in findings):
-        return findings
-    causes = [f for f in findings if f.kind == MISMATCHED_OUTPUT]
-    linked = []
-    for finding in findings:
-        if finding.kind in (DEAD_RELU, VANISHING_GRADIENTS):
-            continue
-        if finding.kind == NO_GRADIENT and causes:
-            finding = dataclasses.replace(
-                finding,
-                message=f"{finding.message} Cause: {causes[0].message}",
-                remedy=causes[0].remedy,
-            )
-        linked.append(finding)
-    return linked

@@ -33,15 +33,13 @@ class ProbeBatch:
     @property
     def input_scale(self) -> float:
         """Root mean square of the floating-point inputs (1.0 if none)."""
-        squares, count = 0.0, 0
-        for tensor in keras.tree.flatten(self.x):
-            if tensor is None or not tensor.dtype.is_floating:
-                continue
-            values = np.asarray(tensor, dtype=np.float64)
-            values = values[np.isfinite(values)]
-            squares += float(np.sum(values**2))
-            count += values.size
-        return float(np.sqrt(squares / count)) if count else 1.0
+        scale = _root_mean_square(self.x)
+        return 1.0 if scale is None else scale
+
+    @property
+    def target_scale(self) -> float | None:
+        """Root mean square of the floating-point targets (`None` if none)."""
+        return _root_mean_square(self.y)
 
     @classmethod
     def from_data(cls, probe_data: Any) -> ProbeBatch:
@@ -152,6 +150,20 @@ class ProbeBatch:
             raise ValueError(
                 "Argument `probe_data` is empty; it needs at least one sample."
             )
+
+
+def _root_mean_square(structure) -> float | None:
+    """The RMS of the finite entries of the floating-point tensors in
+    `structure`, or `None` when it holds none."""
+    squares, count = 0.0, 0
+    for tensor in keras.tree.flatten(structure):
+        if tensor is None or not tensor.dtype.is_floating:
+            continue
+        values = np.asarray(tensor, dtype=np.float64)
+        values = values[np.isfinite(values)]
+        squares += float(np.sum(values**2))
+        count += values.size
+    return float(np.sqrt(squares / count)) if count else None
 
 
 def _to_tensors(structure):

@@ -33,6 +33,7 @@ class GradientPassResult(NamedTuple):
         weights: The values of the trainable variables, in layout order.
         gradients: Their gradients (`None` where the loss does not reach).
         activations: Outputs of the ReLU layers checked on their outputs.
+        saturating: Outputs of the hidden sigmoid/tanh layers.
         sequences: Input sequences of the recurrent layers.
         sequence_gradients: Gradients of those sequences (`None` where the
             loss does not reach).
@@ -45,6 +46,7 @@ class GradientPassResult(NamedTuple):
     weights: list
     gradients: list
     activations: list
+    saturating: list
     sequences: list
     sequence_gradients: list
     regularization_gradients: list
@@ -63,7 +65,11 @@ class GradientPass:
         self.layout = layout
         self._forward = model
         activation_relus = layout.activation_relus
-        if activation_relus or layout.recurrent_layers:
+        if (
+            activation_relus
+            or layout.recurrent_layers
+            or layout.saturating_layers
+        ):
             # A functional twin that also returns the tensors the probe
             # inspects (same layers, same variables).
             inputs, outputs = layout.graph_io
@@ -72,6 +78,7 @@ class GradientPass:
                 [
                     outputs,
                     [r.output for r in activation_relus],
+                    [s.output for s in layout.saturating_layers],
                     [r.sequence for r in layout.recurrent_layers],
                 ],
             )
@@ -92,9 +99,14 @@ class GradientPass:
             ) as scope:
                 outputs = self._forward(x, training=True)
                 if self._forward is self.model:
-                    y_pred, activations, sequences = outputs, [], []
+                    y_pred, activations, saturating, sequences = (
+                        outputs,
+                        [],
+                        [],
+                        [],
+                    )
                 else:
-                    y_pred, activations, sequences = outputs
+                    y_pred, activations, saturating, sequences = outputs
                 self._check_loss_exists(scope)
                 loss = tf.cast(
                     _keras_compat.compute_loss(
@@ -112,6 +124,7 @@ class GradientPass:
             weights=weights,
             gradients=grads[: len(weights)],
             activations=list(activations),
+            saturating=list(saturating),
             sequences=list(sequences),
             sequence_gradients=grads[len(weights) :],
             regularization_gradients=self._regularization_gradients(weights),

@@ -73,6 +73,40 @@ class ReluLayer:
 
 
 @dataclasses.dataclass(frozen=True)
+class SaturatingLayer:
+    """A hidden layer with a sigmoid or tanh activation whose output is
+    reachable, to measure how many of its outputs sit in the flat tails.
+
+    Args:
+        name: Display name.
+        activation: `"sigmoid"` or `"tanh"`.
+        output: The layer's output tensor in the model's graph.
+    """
+
+    name: str
+    activation: str
+    output: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelLayer:
+    """A Dense or convolution layer whose units can be compared with each
+    other (identical units get identical gradients and stay identical).
+
+    Args:
+        name: Display name.
+        units: Number of units (output channels).
+        kernel_index: Index of its kernel in `model.trainable_variables`.
+        bias_index: Index of its bias, or `None`.
+    """
+
+    name: str
+    units: int
+    kernel_index: int
+    bias_index: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class RecurrentLayer:
     """A recurrent layer whose input sequence is reachable in the graph.
 
@@ -112,6 +146,10 @@ class ModelLayout:
         recurrent_layers: Recurrent layers (`return_sequences=False`) whose
             input sequence can be reached, to measure how much gradient
             reaches their early steps.
+        saturating_layers: Hidden sigmoid/tanh layers whose outputs can be
+            reached (gates, whose outputs only multiply others, and model
+            outputs are left out: they are meant to reach 0 or 1).
+        kernel_layers: Dense and convolution layers with more than one unit.
         graph_io: `(inputs, outputs)` of the model's functional graph, or
             `None` when it has none that can be followed (subclassed models).
     """
@@ -122,6 +160,8 @@ class ModelLayout:
     relu_layers: tuple[ReluLayer, ...]
     unchecked_relu_layers: tuple[str, ...]
     recurrent_layers: tuple[RecurrentLayer, ...] = ()
+    saturating_layers: tuple[SaturatingLayer, ...] = ()
+    kernel_layers: tuple[KernelLayer, ...] = ()
     graph_io: tuple | None = None
 
     @property
@@ -168,6 +208,12 @@ class ModelLayout:
 
         graph_io = _keras_compat.graph_io(model)
         graph_nodes = {} if graph_io is None else _nodes_in_graph(graph_io[1])
+        consumers = {} if graph_io is None else consumers_in_graph(graph_io[1])
+        output_ids = (
+            set()
+            if graph_io is None
+            else {id(t) for t in keras.tree.flatten(graph_io[1])}
+        )
         input_ids = (
             set()
             if graph_io is None
@@ -186,12 +232,18 @@ class ModelLayout:
                 indices_by_layer.items(), key=lambda item: item[1][0]
             )
         )
-        relu_layers, unchecked, recurrent = [], [], []
+        relu_layers, unchecked, recurrent, saturating = [], [], [], []
+        kernel_layers = []
         for name, layer in named_layers:
             nodes = graph_nodes.get(id(layer), [])
             if len(nodes) == 1 and _is_sequence_to_one(layer):
                 sequence = keras.tree.flatten(nodes[0].input_tensors)[0]
                 recurrent.append(RecurrentLayer(name, layer, sequence))
+            if len(nodes) == 1:
+                saturating += _saturating(
+                    name, layer, nodes[0], consumers, output_ids
+                )
+            kernel_layers += _kernel_layer(name, layer, index_of)
             if not is_relu_activated(layer):
                 continue
             relu = None
@@ -212,6 +264,8 @@ class ModelLayout:
             relu_layers=tuple(relu_layers),
             unchecked_relu_layers=tuple(unchecked),
             recurrent_layers=tuple(recurrent),
+            saturating_layers=tuple(saturating),
+            kernel_layers=tuple(kernel_layers),
             graph_io=graph_io,
         )
 
@@ -288,6 +342,70 @@ def _nodes_in_graph(graph_outputs):
         nodes_by_layer.setdefault(id(operation), []).append(node)
         stack.extend(node.input_tensors)
     return nodes_by_layer
+
+
+def consumers_in_graph(graph_outputs) -> dict[int, tuple[Any, list]]:
+    """Maps `id(layer)` to `(layer, the layers that read its outputs)` in the
+    graph that ends at `graph_outputs`, one entry per reading call."""
+    consumers, seen, stack = {}, set(), list(keras.tree.flatten(graph_outputs))
+    while stack:
+        tensor = stack.pop()
+        if not hasattr(tensor, "_keras_history"):
+            continue
+        operation, node = _keras_compat.producer(tensor)
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        for parent in keras.tree.flatten(node.input_tensors):
+            if hasattr(parent, "_keras_history"):
+                producer, _ = _keras_compat.producer(parent)
+                consumers.setdefault(id(producer), (producer, []))[1].append(
+                    operation
+                )
+            stack.append(parent)
+    return consumers
+
+
+_SATURATING_ACTIVATIONS = frozenset({"sigmoid", "tanh"})
+
+
+def _saturating(name, layer, node, consumers, output_ids):
+    """The layer as a `SaturatingLayer` (in a list), or an empty list."""
+    activation = activation_name(layer)
+    outputs = keras.tree.flatten(node.output_tensors)
+    if (
+        activation not in _SATURATING_ACTIVATIONS
+        or len(outputs) != 1
+        or id(outputs[0]) in output_ids
+    ):
+        return []
+    readers = consumers.get(id(layer), (None, []))[1]
+    if readers and all(isinstance(r, keras.layers.Multiply) for r in readers):
+        return []  # a gate (squeeze-and-excitation, GLU): open or shut
+    return [SaturatingLayer(name, activation, outputs[0])]
+
+
+def _kernel_layer(name, layer, index_of):
+    """The layer as a `KernelLayer` (in a list), or an empty list."""
+    indices = _kernel_and_bias(layer, index_of)
+    if indices is None or layer.kernel.shape[-1] < 2:
+        return []
+    return [KernelLayer(name, int(layer.kernel.shape[-1]), *indices)]
+
+
+def _kernel_and_bias(layer, index_of):
+    """`(kernel_index, bias_index)` of a Dense or plain convolution layer
+    (whose kernel's last axis is its units), or `None`."""
+    if not isinstance(layer, (keras.layers.Dense,) + _CONV_LAYER_TYPES):
+        return None
+    kernel = getattr(layer, "kernel", None)
+    if kernel is None or id(kernel) not in index_of:
+        return None
+    bias = getattr(layer, "bias", None)
+    return (
+        index_of[id(kernel)],
+        index_of.get(id(bias)) if bias is not None else None,
+    )
 
 
 def _watched(name, indices, layer, graph_nodes, input_ids):
@@ -386,17 +504,15 @@ def _relu_from_output(name, layer, outputs):
 def _relu_from_weights(name, layer, index_of):
     """Dense and plain convolutions: a unit is dead if its weights get no
     gradient. Other layers mix units in ways this rule cannot follow."""
-    if not isinstance(layer, (keras.layers.Dense,) + _CONV_LAYER_TYPES):
+    indices = _kernel_and_bias(layer, index_of)
+    if indices is None:
         return None
-    kernel = getattr(layer, "kernel", None)
-    if kernel is None or id(kernel) not in index_of:
-        return None
-    bias = getattr(layer, "bias", None)
+    kernel_index, bias_index = indices
     return ReluLayer(
         name,
         layer,
-        int(kernel.shape[-1]),
+        int(layer.kernel.shape[-1]),
         GRADIENTS,
-        kernel_index=index_of[id(kernel)],
-        bias_index=index_of.get(id(bias)) if bias is not None else None,
+        kernel_index=kernel_index,
+        bias_index=bias_index,
     )

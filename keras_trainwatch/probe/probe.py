@@ -61,6 +61,7 @@ class GradientProbe:
         self._replicas = self._strategy.num_replicas_in_sync
         self._batch = batch.split(self._strategy)
         self._input_scale = batch.input_scale
+        self._target_scale = batch.target_scale
         self._gradient_pass = GradientPass(model, self.layout)
         # Variables whose gradient is None (not connected to the loss) are
         # found at trace time and left out of the statistics.
@@ -123,6 +124,7 @@ class GradientProbe:
             epoch,
             step,
             input_scale=self._input_scale,
+            target_scale=self._target_scale,
         )
 
     def _statistics(self, x, y, sample_weight) -> ProbeStatistics:

@@ -73,6 +73,42 @@ def dead_units_from_gradients(kernel_grad, bias_grad):
     return tf.reduce_sum(tf.cast(~alive, tf.float32))
 
 
+def saturated_share(activation, function):
+    """Share of the entries of a sigmoid (`function="sigmoid"`) or tanh
+    output that sit in the flat tails (beyond 0.01/0.99, or +-0.99)."""
+    values = tf.cast(activation, tf.float32)
+    if function == "sigmoid":
+        tails = (values < 0.01) | (values > 0.99)
+    else:
+        tails = tf.abs(values) > 0.99
+    counts = sum_over_replicas(
+        tf.stack(
+            [
+                tf.reduce_sum(tf.cast(tails, tf.float32)),
+                tf.cast(tf.size(values), tf.float32),
+            ]
+        )
+    )
+    return counts[0] / tf.maximum(counts[1], 1.0)
+
+
+def unit_spread(kernel, bias):
+    """The largest difference between a unit's incoming weights (and bias)
+    and the first unit's, over the largest entry (0 when all are zero)."""
+    units = kernel.shape[-1]
+    columns = tf.reshape(tf.cast(kernel, tf.float32), [-1, units])
+    if bias is not None:
+        columns = tf.concat(
+            [columns, tf.reshape(tf.cast(bias, tf.float32), [1, units])], 0
+        )
+    largest = tf.reduce_max(tf.abs(columns))
+    spread = tf.reduce_max(tf.abs(columns - columns[:, :1]))
+    relative = tf.where(largest > 0, spread / largest, tf.zeros_like(spread))
+    # Non-finite entries are no evidence of identical units.
+    finite = tf.reduce_all(tf.math.is_finite(columns))
+    return tf.where(finite, relative, tf.constant(float("nan")))
+
+
 def early_and_late(sequence_grad, backwards):
     """`(steps, early, late)`: the number of steps, and the mean per-step
     gradient norm (over the whole batch) at the first and last tenth of the

@@ -22,7 +22,9 @@ from keras_trainwatch.records import (
     DeadUnitStats,
     LayerStats,
     ProbeRecord,
+    SaturationStats,
     TimeGradientStats,
+    UnitSpreadStats,
     WeightStats,
 )
 
@@ -46,6 +48,10 @@ class ProbeStatistics(NamedTuple):
         late_grads: `[recurrent layers]` gradient at the last tenth.
         histograms: `[variables, bins, 3]` gradient histograms, or
             `[0, bins, 3]` when not asked for.
+        saturated: `[saturating layers]` shares of outputs in the flat tails.
+        weight_spreads: `[kernel layers]` relative spreads of the units'
+            weights.
+        grad_spreads: `[kernel layers]` the same for their gradients.
     """
 
     loss: Any
@@ -59,6 +65,9 @@ class ProbeStatistics(NamedTuple):
     early_grads: Any
     late_grads: Any
     histograms: Any
+    saturated: Any
+    weight_spreads: Any
+    grad_spreads: Any
 
 
 def measured_relus(
@@ -109,6 +118,7 @@ def reduce_to_statistics(
                 summed[i] - replicas * tf.cast(regularizer_grad, tf.float32)
             )
     dead_counts = _dead_units(result, layout, summed)
+    kernels = kernel_layers_measured(layout, connected)
     time = [
         _early_and_late(recurrent, sequence, grad)
         for recurrent, sequence, grad in zip(
@@ -139,6 +149,18 @@ def reduce_to_statistics(
             ),
             [-1, reductions.HISTOGRAM_BINS, 3],
         ),
+        saturated=_stack(
+            [
+                reductions.saturated_share(output, layer.activation)
+                for layer, output in zip(
+                    layout.saturating_layers, result.saturating
+                )
+            ]
+        ),
+        weight_spreads=_stack(
+            [_spread(weights, layer) for layer in kernels]
+        ),
+        grad_spreads=_stack([_spread(summed, layer) for layer in kernels]),
     )
 
 
@@ -149,6 +171,7 @@ def to_record(
     epoch: int,
     step: int,
     input_scale: float = 1.0,
+    target_scale: float | None = None,
 ) -> ProbeRecord:
     """The host-side `ProbeRecord` of statistics read as numpy arrays."""
     regularized = {
@@ -212,6 +235,20 @@ def to_record(
             values.late_grads,
         )
     )
+    saturation = tuple(
+        SaturationStats(layer.name, layer.activation, float(share))
+        for layer, share in zip(layout.saturating_layers, values.saturated)
+    )
+    unit_spread = tuple(
+        UnitSpreadStats(
+            layer.name, layer.units, float(weight_spread), float(grad_spread)
+        )
+        for layer, weight_spread, grad_spread in zip(
+            kernel_layers_measured(layout, connected),
+            values.weight_spreads,
+            values.grad_spreads,
+        )
+    )
     return ProbeRecord(
         epoch,
         step,
@@ -220,6 +257,9 @@ def to_record(
         dead,
         time_gradients,
         input_scale=input_scale,
+        target_scale=target_scale,
+        saturation=saturation,
+        unit_spread=unit_spread,
     )
 
 
@@ -241,6 +281,24 @@ def _dead_units(result, layout, summed):
                 )
             )
     return counts
+
+
+def kernel_layers_measured(layout: ModelLayout, connected: list[int]):
+    """The kernel layers whose unit spread is measured, in statistics
+    order: those whose kernel (and bias) the loss reaches."""
+    return [
+        layer
+        for layer in layout.kernel_layers
+        if layer.kernel_index in connected
+        and (layer.bias_index is None or layer.bias_index in connected)
+    ]
+
+
+def _spread(tensors, layer):
+    return reductions.unit_spread(
+        tensors[layer.kernel_index],
+        None if layer.bias_index is None else tensors[layer.bias_index],
+    )
 
 
 def _early_and_late(recurrent, sequence, grad):

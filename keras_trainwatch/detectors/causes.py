@@ -1,0 +1,177 @@
+"""Linking symptoms to the causes that explain them, so that a report
+says the cause first instead of the symptom alone."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from keras_trainwatch._validation import open_range
+from keras_trainwatch.detectors.base import make_finding
+from keras_trainwatch.findings import (
+    DEAD_RELU,
+    EXPLODING_GRADIENTS,
+    LOSS_NOT_IMPROVING,
+    LOSS_OSCILLATING,
+    LOSS_SPIKE,
+    MISMATCHED_OUTPUT,
+    NO_GRADIENT,
+    SATURATED_UNITS,
+    UNSCALED_DATA,
+    VANISHING_GRADIENTS,
+    Finding,
+)
+from keras_trainwatch.records import ProbeRecord
+
+# What data far from unit scale does downstream: huge pre-activations
+# saturate or kill units and blow the gradients up; huge regression targets
+# make huge errors.
+SCALE_SYMPTOMS = frozenset(
+    {
+        EXPLODING_GRADIENTS,
+        DEAD_RELU,
+        SATURATED_UNITS,
+        VANISHING_GRADIENTS,
+        LOSS_NOT_IMPROVING,
+        LOSS_OSCILLATING,
+        LOSS_SPIKE,
+    }
+)
+
+
+class CauseLinker:
+    """Puts causes before the symptoms they explain.
+
+    - No gradient at all: dead units and vanishing gradients are its
+      consequences and are dropped; an output that cannot vary (softmax
+      over one unit) is named as its cause.
+    - Saturated sigmoid/tanh units are named as the likely cause of the
+      vanishing gradients of the same probe.
+    - Data far from unit scale is not a fault on its own (`keras.applications`
+      models take pixels in 0-255 and train fine), but when a probe shows a
+      symptom it produces, an `unscaled_data` finding comes first and the
+      symptoms name it: inputs with an RMS above `max_data_scale` read
+      directly by a layer with weights, or, for a regression loss, targets
+      with an RMS above it.
+
+    Args:
+        regression: Whether the model's loss is a regression loss.
+        max_data_scale: Positive float, default 5: an RMS this many times
+            unit scale is far from it (standardized data has RMS 1, pixels
+            in [0, 1] about 0.5).
+
+    Example:
+
+    ```python
+    linker = CauseLinker(regression=True)
+    findings = linker(findings, record)
+    ```
+    """
+
+    def __init__(self, regression: bool = False, max_data_scale: float = 5.0):
+        self.regression = regression
+        self.max_data_scale = open_range(
+            "max_data_scale", max_data_scale, 0.0, float("inf")
+        )
+
+    def __call__(
+        self, findings: list[Finding], record: ProbeRecord
+    ) -> list[Finding]:
+        findings = _explain_no_gradient(findings)
+        findings = _explain_vanishing(findings)
+        return self._explain_by_scale(findings, record)
+
+    def _explain_by_scale(self, findings, record):
+        symptoms = [f for f in findings if f.kind in SCALE_SYMPTOMS]
+        if not symptoms:
+            return findings
+        causes = []
+        reading = [layer.name for layer in record.layers if layer.reads_input]
+        if reading and record.input_scale > self.max_data_scale:
+            causes.append(
+                make_finding(
+                    UNSCALED_DATA,
+                    record,
+                    reading[0],
+                    record.input_scale,
+                    self.max_data_scale,
+                    f"Unscaled inputs: the probe batch's inputs have an RMS of "
+                    f"{record.input_scale:.3g} (flagged above "
+                    f"{self.max_data_scale:g}, unit scale is 1), read directly "
+                    f"by layer '{reading[0]}'. They explain "
+                    f"{_symptom_list(symptoms)}.",
+                )
+            )
+        target_scale = record.target_scale
+        if (
+            self.regression
+            and target_scale is not None
+            and target_scale > self.max_data_scale
+        ):
+            causes.append(
+                make_finding(
+                    UNSCALED_DATA,
+                    record,
+                    None,
+                    target_scale,
+                    self.max_data_scale,
+                    f"Unscaled regression targets: the probe batch's targets "
+                    f"have an RMS of {target_scale:.3g} (flagged above "
+                    f"{self.max_data_scale:g}), so the errors and gradients "
+                    f"are that much larger. They explain "
+                    f"{_symptom_list(symptoms)}.",
+                )
+            )
+        if not causes:
+            return findings
+        named = " and ".join(
+            "unscaled inputs" if c.layer else "unscaled targets"
+            for c in causes
+        )
+        return causes + [
+            _with_cause(f, named) if f.kind in SCALE_SYMPTOMS else f
+            for f in findings
+        ]
+
+
+def _explain_no_gradient(findings):
+    if not any(f.kind == NO_GRADIENT for f in findings):
+        return findings
+    causes = [f for f in findings if f.kind == MISMATCHED_OUTPUT]
+    linked = []
+    for finding in findings:
+        if finding.kind in (DEAD_RELU, VANISHING_GRADIENTS):
+            continue
+        if finding.kind == NO_GRADIENT and causes:
+            finding = dataclasses.replace(
+                finding,
+                message=f"{finding.message} Cause: {causes[0].message}",
+                remedy=causes[0].remedy,
+            )
+        linked.append(finding)
+    return linked
+
+
+def _explain_vanishing(findings):
+    saturated = [f.layer for f in findings if f.kind == SATURATED_UNITS]
+    if not saturated:
+        return findings
+    named = "saturated units in " + ", ".join(f"'{s}'" for s in saturated)
+    return [
+        _with_cause(f, named) if f.kind == VANISHING_GRADIENTS else f
+        for f in findings
+    ]
+
+
+def _with_cause(finding, cause):
+    return dataclasses.replace(
+        finding, message=f"{finding.message} Likely cause: {cause}."
+    )
+
+
+def _symptom_list(symptoms):
+    kinds = []
+    for f in symptoms:
+        label = f.kind.replace("_", " ")
+        if label not in kinds:
+            kinds.append(label)
+    return ", ".join(kinds)

@@ -1,12 +1,23 @@
-"""Where the watch's one-time setup goes, next to Keras's own first
-training step, on real architectures (issue 15's starting point).
+"""What watching costs up front and per probe, next to Keras's own training
+steps, on real architectures (issue 15).
 
-For each model (keras.applications, weights=None, 64x64, a probe batch of
-32): building what fit would build, the model layout, the probe object, the
-trace of its tf.function, its first call (TensorFlow's graph optimization
-happens here), a second call; then Keras's first and second
-`train_on_batch` on the same 32 samples. One process, one model after the
-other, so the ratios compare like with like.
+For each model (keras.applications, weights=None, 64x64 inputs, a probe
+batch of 32 and training batches of 32, the issue's setting): the watch's
+setup as `fit` pays it before the first training step (build what fit would
+build, the layout, the construction checks and the probe batch's check, then
+the first probe, eager), the second probe (which traces the compiled
+function, once training is under way), a later probe; then Keras's first and
+a later `train_on_batch` on the same samples. One process, one model after
+the other, so the ratios compare like with like. Then the fixed setup of
+watching the small MLP of `overhead.py` against a 10-second fit.
+
+Printed per model: seconds for each part, `setup/step` = setup over Keras's
+first step (trace and graph optimization included) and `probe/step` = a
+later probe over a later training step, both on 32 samples, so also per
+sample.
+
+On a machine with a GPU the same command measures the GPU: both the probe
+and Keras's step run on TensorFlow's default device.
 
     .venv/bin/python benchmarks/setup_cost.py [MODEL ...]
 """
@@ -22,10 +33,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_trainwatch import _keras_compat  # noqa: E402
-from keras_trainwatch.probe.batch import ProbeBatch  # noqa: E402
-from keras_trainwatch.probe.layout import ModelLayout  # noqa: E402
-from keras_trainwatch.probe.probe import GradientProbe  # noqa: E402
+import keras_trainwatch as ktw  # noqa: E402
+
+MODELS = [
+    "MobileNetV2",
+    "ResNet50V2",
+    "EfficientNetB0",
+    "ConvNeXtTiny",
+    "DenseNet121",
+]
 
 
 def timed(function):
@@ -34,45 +50,71 @@ def timed(function):
     return time.perf_counter() - started
 
 
+def setup_and_probes(model, x, y):
+    """`(setup, second probe, later probe)` seconds, through the watch."""
+    watch = ktw.GradientWatch((x, y), loss_spike_z=None)
+    setup = timed(lambda: watch.set_model(model))
+    setup += timed(lambda: watch._run_probe())
+    second = timed(lambda: watch._run_probe())
+    later = min(timed(lambda: watch._run_probe()) for _ in range(3))
+    assert watch.probe.tracing_count == 1
+    return setup, second, later
+
+
+def real_model(name, x, y):
+    model = getattr(keras.applications, name)(
+        weights=None, input_shape=(64, 64, 3), classes=10
+    )
+    model.compile("adam", "sparse_categorical_crossentropy")
+    setup, second, later = setup_and_probes(model, x, y)
+    keras_first = timed(lambda: model.train_on_batch(x, y))
+    keras_later = min(
+        timed(lambda: model.train_on_batch(x, y)) for _ in range(3)
+    )
+    print(
+        f"| {name} | {setup:.2f} | {second:.2f} | {later:.3f} | "
+        f"{keras_first:.2f} | {keras_later:.3f} | {setup / keras_first:.2f} | "
+        f"{later / keras_later:.2f} |",
+        flush=True,
+    )
+
+
+def small_mlp():
+    """The watch's fixed setup on overhead.py's MLP, against a 10-s fit."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 784)).astype("float32")
+    y = rng.integers(0, 10, 256)
+    model = keras.Sequential(
+        [
+            keras.Input((784,)),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile("adam", "sparse_categorical_crossentropy")
+    setup, second, later = setup_and_probes(model, x, y)
+    print(
+        f"\nsmall MLP (784-256-256-10, probe of 256): setup {setup * 1e3:.0f} "
+        f"ms = {setup / 10:.2%} of a 10-second fit; second probe (trace) "
+        f"{second * 1e3:.0f} ms, later probes {later * 1e3:.1f} ms"
+    )
+
+
 def main(names):
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (32, 64, 64, 3)).astype("float32")
     y = rng.integers(0, 10, 32)
     print(
-        f"{'model':14} {'build':>6} {'trace':>6} {'1st call':>8} {'2nd call':>8} "
-        f"{'setup':>6} {'keras 1st step':>14} {'setup/step':>10} {'probe/step':>10}"
+        "| model | watch setup (s) | 2nd probe, traced (s) | later probe (s) "
+        "| Keras 1st step (s) | Keras later step (s) | setup/step "
+        "| probe/step |\n|---|---|---|---|---|---|---|---|"
     )
     for name in names:
-        model = getattr(keras.applications, name)(
-            weights=None, input_shape=(64, 64, 3), classes=10
-        )
-        model.compile("adam", "sparse_categorical_crossentropy")
-        batch = ProbeBatch.from_data((x, y))
-        build = timed(
-            lambda: _keras_compat.build_like_fit(
-                model, (batch.x, batch.y, None)
-            )
-        )
-        holder = {}
-        build += timed(lambda: ModelLayout.of(model))
-        build += timed(
-            lambda: holder.setdefault("probe", GradientProbe(model, batch))
-        )
-        probe = holder["probe"]
-        trace = timed(probe.trace)
-        first = timed(lambda: probe(0, 0))
-        second = timed(lambda: probe(0, 1))
-        keras_first = timed(lambda: model.train_on_batch(x, y))
-        keras_second = timed(lambda: model.train_on_batch(x, y))
-        setup = build + trace + first
-        print(
-            f"{name:14} {build:6.2f} {trace:6.2f} {first:8.2f} {second:8.2f} "
-            f"{setup:6.2f} {keras_first:14.2f} {setup / keras_first:10.2f} "
-            f"{second / keras_second:10.2f}",
-            flush=True,
-        )
+        real_model(name, x, y)
+    small_mlp()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["MobileNetV2", "ResNet50V2", "DenseNet121"])
+    main(sys.argv[1:] or MODELS)

@@ -1,5 +1,5 @@
-"""Making the probe for a model: build what `fit` would build, trace the
-probe once, and say which layers cannot be fully checked."""
+"""Making the probe for a model: build what `fit` would build, check the
+probe batch against it, and say which layers cannot be fully checked."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ LOGGER = logging.getLogger("keras_trainwatch")
 def build_probe(
     model: keras.Model, batch: ProbeBatch, histograms: bool = False
 ) -> GradientProbe:
-    """A traced `GradientProbe` for `model`, ready for the initial probe.
+    """A checked `GradientProbe` for `model`, ready for the initial probe.
 
     What TensorFlow's `fit` builds only while tracing its first step (the
     layers of a subclassed model, the compiled loss and metrics) is built
@@ -34,7 +34,7 @@ def build_probe(
         histograms: Whether the probe buckets gradients for TensorBoard.
 
     Returns:
-        The probe, traced once.
+        The probe, its batch checked against the model.
 
     Raises:
         MissingLossError: If the model has no loss.
@@ -46,7 +46,7 @@ def build_probe(
                 model, (batch.x, batch.y, batch.sample_weight)
             )
         probe = GradientProbe(model, batch, histograms=histograms)
-        probe.trace()
+        probe.validate()
     except MissingLossError:
         raise
     except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as error:

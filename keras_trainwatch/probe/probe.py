@@ -1,8 +1,16 @@
-"""The compiled GradientTape probe: model + fixed batch -> `ProbeRecord`.
+"""The GradientTape probe: model + fixed batch -> `ProbeRecord`.
 
 One `tf.function`, traced once, runs the gradient pass on every replica
 (`gradient_pass.py`) and reduces it on the device to a few named tensors
-(`statistics.py`); only those are copied to the host, once per probe.
+(`statistics.py`); only those are copied to the host, inside the function,
+so the end of the call is the one point per probe where the host waits for
+the device.
+
+What the first probe costs is paid before the first training step, so it is
+kept small: the compiled function skips Grappler's graph rewriting (the
+larger half of its first call, with no gain for the probe), and on a single
+replica the first probe runs the same code eagerly, tracing the function at
+the second probe, once training is under way (`benchmarks/setup_cost.py`).
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_trainwatch import _tf_compat
 from keras_trainwatch.probe.batch import ProbeBatch
 from keras_trainwatch.probe.gradient_pass import GradientPass
 from keras_trainwatch.probe.layout import ModelLayout
@@ -30,8 +39,10 @@ _LOG = logging.getLogger("keras_trainwatch")
 class GradientProbe:
     """Measures per-layer gradient statistics of a model on a fixed batch.
 
-    The work is one `tf.function`, traced once (at `trace()` or at the first
-    call) and reused for every probe.
+    The work is one `tf.function`, traced once and reused for every probe.
+    On a single replica the first probe runs the same code eagerly and the
+    function is traced at the second (a run probed once pays no trace);
+    under a multi-replica strategy it is traced by `validate()`.
 
     Args:
         model: A built, compiled Keras model.
@@ -67,6 +78,8 @@ class GradientProbe:
         # found at trace time and left out of the statistics.
         self._connected: list[int] | None = None
         self._last_histograms: np.ndarray | None = None
+        self._calls = 0
+        self.eager_first = self._replicas == 1
 
         # Without autograph: converting the call stack costs more than a
         # second at the first trace, and buys nothing, since Keras layer code
@@ -101,9 +114,20 @@ class GradientProbe:
         return self._last_histograms
 
     def trace(self) -> None:
-        """Traces the compiled function now, so that a batch that does not fit
-        the model fails before training starts."""
+        """Traces the compiled function now."""
         self._function.get_concrete_function(*self._batch)
+
+    def validate(self) -> None:
+        """Fails now if the batch does not fit the model: on one replica by
+        an eager gradient pass over the batch's first sample (cheap next to
+        a trace), under a multi-replica strategy by tracing the function."""
+        if not self.eager_first:
+            self.trace()
+            return
+        first_sample = keras.tree.map_structure(
+            lambda t: None if t is None else t[:1], self._batch
+        )
+        self._find_connected(self._gradient_pass(*first_sample))
 
     def __call__(self, epoch: int, step: int) -> ProbeRecord:
         """Runs one probe.
@@ -115,7 +139,12 @@ class GradientProbe:
         Returns:
             A `ProbeRecord`.
         """
-        values = read(self._function(*self._batch))
+        if self._calls == 0 and self.eager_first:
+            values = read(self._statistics(*self._batch))
+        else:
+            with _tf_compat.graph_optimization_off():
+                values = read(self._function(*self._batch))
+        self._calls += 1
         self._last_histograms = values.histograms if self.histograms else None
         return to_record(
             values,
@@ -133,19 +162,19 @@ class GradientProbe:
         per_replica = self._strategy.run(
             self._replica_statistics, args=(x, y, sample_weight)
         )
-        return tf.nest.map_structure(
-            lambda value: self._strategy.experimental_local_results(value)[0],
-            per_replica,
-        )
+        # Copied to the host as part of the call: reading them afterwards
+        # waits for nothing more.
+        with tf.device("/CPU:0"):
+            return tf.nest.map_structure(
+                lambda value: tf.identity(
+                    self._strategy.experimental_local_results(value)[0]
+                ),
+                per_replica,
+            )
 
     def _replica_statistics(self, x, y, sample_weight):
         result = self._gradient_pass(x, y, sample_weight)
-        if self._connected is None:
-            # Every replica thread traces this; each finds the same list.
-            self._connected = [
-                i for i, g in enumerate(result.gradients) if g is not None
-            ]
-            self._log_disconnected()
+        self._find_connected(result)
         return reduce_to_statistics(
             result,
             self.layout,
@@ -153,6 +182,14 @@ class GradientProbe:
             self._replicas,
             self.histograms,
         )
+
+    def _find_connected(self, result):
+        if self._connected is None:
+            # Every replica thread traces this; each finds the same list.
+            self._connected = [
+                i for i, g in enumerate(result.gradients) if g is not None
+            ]
+            self._log_disconnected()
 
     def _log_disconnected(self):
         connected = set(self._connected)

@@ -105,7 +105,9 @@ def dense_stack(
         )
         if dropout:
             model.add(L.Dropout(dropout, name=f"dropout_{i}"))
-    model.add(L.Dense(output_units, activation=output_activation, name="output"))
+    model.add(
+        L.Dense(output_units, activation=output_activation, name="output")
+    )
     return model
 
 
@@ -150,7 +152,7 @@ def saturated_share(model, layer_name, x):
     """Share of a tanh/sigmoid layer's outputs beyond 0.99 of its range,
     from the layer's output computed here."""
     layer = model.get_layer(layer_name)
-    outputs = keras.Model(model.inputs, layer.output)(x).numpy()
+    outputs = keras.Model(model.inputs[0], layer.output)(x).numpy()
     if layer.activation.__name__ == "sigmoid":
         return float(np.mean((outputs < 0.01) | (outputs > 0.99)))
     return float(np.mean(np.abs(outputs) > 0.99))
@@ -384,7 +386,9 @@ def linear_stack(activation):
 
 def adam_digits(lr):
     def build():
-        model = dense_stack(64, (64, 64), "relu", 10, "softmax", init="he_normal")
+        model = dense_stack(
+            64, (64, 64), "relu", 10, "softmax", init="he_normal"
+        )
         return model, keras.optimizers.Adam(lr), _CE, digits()
 
     return build

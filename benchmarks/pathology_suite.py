@@ -595,11 +595,11 @@ class Outcome:
     records: list
 
 
-def run(case: Case) -> Outcome:
+def run(case: Case, probe_samples: int = 256) -> Outcome:
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
     x, y = case.data()
-    probe_x, probe_y = x[:256], y[:256]
+    probe_x, probe_y = x[:probe_samples], y[:probe_samples]
     model = case.build()
     model.compile(case.optimizer(), case.loss)
     watch = ktw.GradientWatch(
@@ -692,6 +692,7 @@ def extremes(records):
         0.0,
         math.inf,
     )
+    max_saturated, min_spread = 0.0, math.inf
     for i, record in enumerate(records):
         relative = [layer.relative_grad for layer in record.layers]
         for depth in range(len(relative) - 1):
@@ -713,10 +714,24 @@ def extremes(records):
             if earlier:
                 max_growth = max(max_growth, layer.grad_norm / min(earlier))
         max_dead = max(max_dead, record.max_dead_fraction)
+        for stats in record.saturation:
+            max_saturated = max(max_saturated, stats.saturated)
+        for stats in record.unit_spread:
+            spread = max(stats.weight_spread, stats.grad_spread)
+            if math.isfinite(spread):
+                min_spread = min(min_spread, spread)
         for time_stats in record.time_gradients:
             if time_stats.steps >= 20 and time_stats.late_grad > 0:
                 min_time = min(min_time, time_stats.ratio)
-    return min_ratio, max_norm, max_growth, max_dead, min_time
+    return (
+        min_ratio,
+        max_norm,
+        max_growth,
+        max_dead,
+        min_time,
+        max_saturated,
+        min_spread,
+    )
 
 
 def summarize_findings(findings):
@@ -728,6 +743,13 @@ def summarize_findings(findings):
         EXPLODING: "exp",
         DEAD: "dead",
         "loss_spike": "spike",
+        "saturated_units": "sat",
+        "symmetric_units": "sym",
+        "unscaled_data": "scale",
+        "loss_not_improving": "stuck",
+        "loss_oscillating": "osc",
+        "missing_activation": "noact",
+        "mismatched_output": "output",
     }
     return " ".join(f"{short.get(k, k)}x{n}" for k, n in counts.items()) or "-"
 
@@ -735,6 +757,12 @@ def summarize_findings(findings):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="case names to run")
+    parser.add_argument(
+        "--probe-samples",
+        type=int,
+        default=256,
+        help="samples in the probe batch (default 256)",
+    )
     args = parser.parse_args()
     cases = [c for c in CASES if not args.only or c.name in args.only]
     print(
@@ -743,7 +771,7 @@ def main():
     )
     outcomes = []
     for case in cases:
-        outcome = run(case)
+        outcome = run(case, args.probe_samples)
         outcomes.append(outcome)
         print(
             f"{case.name:<31}{case.label:<21}{'yes' if outcome.confirmed else 'NO':<10}"
@@ -791,28 +819,32 @@ def print_extremes(outcomes):
     print(
         "\nWhat the detectors look at, at its most extreme over each run "
         "(defaults: ratio < 1e-3 with |g|/|w| < 1e-4; |g| > 1e3, or growth "
-        ">= 100x to >= 10; dead >= 0.5; early/late < 1e-3):"
+        ">= 100x to >= 10; dead >= 0.5; early/late < 1e-3; saturated >= "
+        "0.5; unit spread <= 1e-6):"
     )
     print(
         f"{'case':<31}{'label':<21}{'min ratio':>10}{'max |g|':>10}"
-        f"{'growth':>9}{'dead':>6}{'early/late':>11}"
+        f"{'growth':>9}{'dead':>6}{'early/late':>11}{'saturated':>10}"
+        f"{'spread':>9}"
     )
     healthy = []
     for outcome in outcomes:
         values = extremes(outcome.records)
         if outcome.case.label == HEALTHY:
             healthy.append(values)
-        ratio, norm, growth, dead, time_ratio = values
+        ratio, norm, growth, dead, time_ratio, saturated, spread = values
         print(
             f"{outcome.case.name:<31}{outcome.case.label:<21}{ratio:>10.1e}"
             f"{norm:>10.3g}{growth:>9.3g}{dead:>6.2f}{time_ratio:>11.1e}"
+            f"{saturated:>10.2f}{spread:>9.1e}"
         )
     if healthy:
-        ratio, norm, growth, dead, time_ratio = zip(*healthy)
+        ratio, norm, growth, dead, time_ratio, saturated, spread = zip(*healthy)
         print(
             f"healthy controls, worst values: ratio {min(ratio):.1e}, |g| "
             f"{max(norm):.3g}, growth {max(growth):.3g}x, dead {max(dead):.2f}, "
-            f"early/late {min(time_ratio):.1e}"
+            f"early/late {min(time_ratio):.1e}, saturated {max(saturated):.2f}, "
+            f"unit spread {min(spread):.1e}"
         )
 
 

@@ -675,6 +675,8 @@ def worst_healthy(outcomes):
         "vanishing ratio (first layer)": (math.inf, ""),
         "exploding |g| per input scale": (0.0, ""),
         "dead ReLU fraction": (0.0, ""),
+        "saturated sigmoid/tanh share": (0.0, ""),
+        "unit spread (identical: 0)": (math.inf, ""),
     }
     for outcome in outcomes:
         if outcome.case.label != HEALTHY:
@@ -704,6 +706,19 @@ def worst_healthy(outcomes):
                     record.max_dead_fraction,
                     outcome.case.name,
                 )
+            for stats in record.saturation:
+                if stats.saturated > rows["saturated sigmoid/tanh share"][0]:
+                    rows["saturated sigmoid/tanh share"] = (
+                        stats.saturated,
+                        outcome.case.name,
+                    )
+            for stats in record.unit_spread:
+                spread = max(stats.weight_spread, stats.grad_spread)
+                if spread < rows["unit spread (identical: 0)"][0]:
+                    rows["unit spread (identical: 0)"] = (
+                        spread,
+                        outcome.case.name,
+                    )
     return rows
 
 
@@ -773,6 +788,8 @@ def main():
         "vanishing ratio (first layer)": "flagged below 1e-3 (with |g|/|w| < 1e-4)",
         "exploding |g| per input scale": "flagged above 1e3",
         "dead ReLU fraction": "flagged at 0.5",
+        "saturated sigmoid/tanh share": "flagged at 0.5",
+        "unit spread (identical: 0)": "flagged at or below 1e-6",
     }
     for name, (value, where) in worst_healthy(outcomes).items():
         print(f"  {name:32} {value:10.3g}  ({where})   {thresholds[name]}")

@@ -105,8 +105,7 @@ REMEDIES = {
         "the other findings of this run."
     ),
     LOSS_OSCILLATING: (
-        "Lower the learning rate (or use AutoLRReducer), or use larger "
-        "batches."
+        "Lower the learning rate (or use AutoLRReducer), or use larger batches."
     ),
     LOSS_SPIKE: (
         "Lower the learning rate or clip the gradients; with "

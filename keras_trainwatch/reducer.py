@@ -24,6 +24,7 @@ from keras_trainwatch.findings import (
     DEAD_RELU,
     EXPLODING_GRADIENTS,
     KINDS,
+    LOSS_OSCILLATING,
     LOSS_SPIKE,
     Finding,
 )
@@ -110,7 +111,8 @@ class AutoLRReducer(keras.callbacks.Callback):
         watch: Optional `GradientWatch` whose new findings of the kinds in
             `react_to` lower the rate at once.
         react_to: Finding kinds that trigger a reduction (default
-            `("exploding_gradients", "dead_relu", "loss_spike")`; with
+            `("exploding_gradients", "dead_relu", "loss_spike",
+            "loss_oscillating")`; with
             `rollback=True` a loss spike also rolls back to the last healthy
             state, skipping the batches since).
         rollback: If `True`, a non-finite loss (checked after every step) or
@@ -149,7 +151,12 @@ class AutoLRReducer(keras.callbacks.Callback):
         min_lr: float = 0.0,
         *,
         watch: GradientWatch | None = None,
-        react_to: Iterable[str] = (EXPLODING_GRADIENTS, DEAD_RELU, LOSS_SPIKE),
+        react_to: Iterable[str] = (
+            EXPLODING_GRADIENTS,
+            DEAD_RELU,
+            LOSS_SPIKE,
+            LOSS_OSCILLATING,
+        ),
         rollback: bool = False,
         max_rollbacks: int = 3,
         rollback_dir: str | os.PathLike | None = None,

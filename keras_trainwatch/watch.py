@@ -74,6 +74,15 @@ class GradientWatch(keras.callbacks.Callback):
     compiled function) and runs detectors on the per-layer statistics. Each
     finding names the layer, the evidence and the known remedy.
 
+    Beyond those three, it reports the other ways training fails, each
+    cause before the symptoms it explains: construction faults found before
+    any step (an output activation that does not fit the loss, linear layers
+    back to back, a dropout rate that leaves almost nothing), no gradient
+    reaching any weight, saturated sigmoid/tanh units, layers whose units
+    are all identical, inputs or regression targets far from unit scale, a
+    loss that learns nothing beyond the base rate, and a loss that
+    oscillates (see `keras_trainwatch.KINDS`).
+
     It probes once before the first training step (a model broken from its
     initialization is caught before any step is wasted), then at the end of
     every epoch, or every `every_n_steps` training steps.
@@ -96,8 +105,12 @@ class GradientWatch(keras.callbacks.Callback):
             the model takes, dicts included), a `tf.data.Dataset` (its first
             batch is taken once, at construction), a
             `keras.utils.PyDataset` (its batch 0) or a generator (its next
-            batch, consumed: do not pass the training generator itself). A
-            few hundred samples is plenty. Note that taking a batch from a `tf.data.Dataset` that
+            batch, consumed: do not pass the training generator itself).
+            32 to 64 samples are enough for the statistics (the real-model
+            benchmark probes with 32, the pathology suite finds the same with
+            64 as with 256), and a probe costs about one training step per
+            sample, so on a large model 64 samples cost about two training
+            steps of batch 32. Note that taking a batch from a `tf.data.Dataset` that
             reshuffles each iteration advances its shuffle seed: to keep
             training bitwise reproducible, pass arrays or a separate dataset.
         every_n_steps: `None` (default) to probe at the end of every epoch,

@@ -263,3 +263,38 @@ def test_masked_sequences_are_not_compared():
         sequence_model(mask=True), ProbeBatch.from_data((x, np.zeros((8, 1))))
     )(0, 0)
     assert record.time_gradients[0].steps is None
+
+
+def test_the_first_probe_runs_eagerly_and_the_second_traces(digits):
+    x, y = digits[0][:64], digits[1][:64]
+    model = regularized_model()
+    probe = GradientProbe(model, ProbeBatch.from_data((x, y)))
+    probe.validate()  # a one-sample eager pass: no trace
+    first = probe(0, 0)
+    assert probe.tracing_count == 0
+    second = probe(0, 0)
+    assert probe.tracing_count == 1
+    probe(0, 0)
+    assert probe.tracing_count == 1
+    # Same weights, same dropout mask: eager and compiled agree.
+    for eager, compiled in zip(first.layers, second.layers):
+        assert eager.grad_norm == pytest.approx(compiled.grad_norm, rel=1e-5)
+    assert first.loss == pytest.approx(second.loss, rel=1e-6)
+
+
+def test_grappler_is_off_only_inside_and_only_on_this_thread():
+    import threading
+
+    from keras_trainwatch import _tf_compat
+
+    assert not _tf_compat.grappler_disabled()
+    elsewhere = []
+    with _tf_compat.graph_optimization_off():
+        assert _tf_compat.grappler_disabled()
+        thread = threading.Thread(
+            target=lambda: elsewhere.append(_tf_compat.grappler_disabled())
+        )
+        thread.start()
+        thread.join()
+    assert elsewhere == [False]
+    assert not _tf_compat.grappler_disabled()

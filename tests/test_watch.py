@@ -521,7 +521,7 @@ def test_a_failing_probe_warns_and_training_goes_on(digits, trainwatch_log):
                         None, None, "OOM while probing"
                     )
 
-                watch.probe._function = fail
+                watch._probe = fail
 
     history = model.fit(
         digits[0], digits[1], epochs=3, verbose=0, callbacks=[Boom(), watch]

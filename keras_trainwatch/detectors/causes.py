@@ -124,8 +124,7 @@ class CauseLinker:
         if not causes:
             return findings
         named = " and ".join(
-            "unscaled inputs" if c.layer else "unscaled targets"
-            for c in causes
+            "unscaled inputs" if c.layer else "unscaled targets" for c in causes
         )
         return causes + [
             _with_cause(f, named) if f.kind in SCALE_SYMPTOMS else f

@@ -6,9 +6,7 @@ from collections.abc import Sequence
 
 import keras
 
-CATEGORICAL = frozenset(
-    {"categorical_crossentropy", "CategoricalCrossentropy"}
-)
+CATEGORICAL = frozenset({"categorical_crossentropy", "CategoricalCrossentropy"})
 SPARSE_CATEGORICAL = frozenset(
     {"sparse_categorical_crossentropy", "SparseCategoricalCrossentropy"}
 )
@@ -53,11 +51,18 @@ def losses_by_output(model: keras.Model, count: int) -> Sequence:
     return [loss] * count
 
 
+def compiled_losses(model: keras.Model) -> list:
+    """The losses given to `compile`, as a list (one per output it names)."""
+    loss = getattr(model, "loss", None)
+    if isinstance(loss, dict):
+        return list(loss.values())
+    if isinstance(loss, (list, tuple)):
+        return list(loss)
+    return [] if loss is None else [loss]
+
+
 def is_regression(model: keras.Model) -> bool:
     """Whether every loss the model was compiled with is a regression
     loss (so the targets' scale matters)."""
-    names = [
-        loss_name_and_logits(loss)[0]
-        for loss in losses_by_output(model, len(model.outputs or [None]))
-    ]
+    names = [loss_name_and_logits(loss)[0] for loss in compiled_losses(model)]
     return bool(names) and all(name in REGRESSION for name in names)

@@ -18,8 +18,8 @@ from keras_trainwatch.detectors.loss_kinds import (
     CATEGORICAL,
     SPARSE_CATEGORICAL,
     SQUARED,
+    compiled_losses,
     loss_name_and_logits,
-    losses_by_output,
 )
 from keras_trainwatch.findings import (
     LOSS_NOT_IMPROVING,
@@ -113,8 +113,10 @@ class LossProgressDetector:
             found.append(self._not_improving(record, losses, improvement))
         rises = sum(b > a * (1 + MIN_SWING) for a, b in zip(losses, losses[1:]))
         falls = sum(b < a for a, b in zip(losses, losses[1:]))
-        if rises >= 2 and falls >= 2 and losses[-1] > losses[0] * (
-            1 - MIN_IMPROVEMENT
+        if (
+            rises >= 2
+            and falls >= 2
+            and losses[-1] > losses[0] * (1 - MIN_IMPROVEMENT)
         ):
             found.append(
                 make_finding(
@@ -172,11 +174,10 @@ def chance_loss(model: keras.Model, targets) -> float | None:
         no targets.
     """
     flat = keras.tree.flatten(targets)
-    outputs = model.outputs or [None]
-    if len(flat) != 1 or flat[0] is None or len(outputs) != 1:
+    losses = compiled_losses(model)
+    if len(flat) != 1 or flat[0] is None or len(losses) != 1:
         return None
-    [loss] = losses_by_output(model, 1)
-    name, _ = loss_name_and_logits(loss)
+    name, _ = loss_name_and_logits(losses[0])
     y = np.asarray(flat[0], dtype=np.float64)
     if name in SPARSE_CATEGORICAL:
         _, counts = np.unique(y.astype(np.int64), return_counts=True)

@@ -35,6 +35,7 @@ from keras_trainwatch.probe.layout import activation_name, consumers_in_graph
 # A dropout rate above this leaves almost no unit to learn from.
 MAX_DROPOUT_RATE = 0.8
 
+
 def check_model(model: keras.Model) -> list[Finding]:
     """The construction faults of `model`, as findings at step 0.
 
@@ -115,7 +116,10 @@ def _output_checks(layer, output, loss):
                 "class with softmax.",
             )
         ]
-    for losses, expected in ((CATEGORICAL | SPARSE_CATEGORICAL, "softmax"), (BINARY, "sigmoid")):
+    for losses, expected in (
+        (CATEGORICAL | SPARSE_CATEGORICAL, "softmax"),
+        (BINARY, "sigmoid"),
+    ):
         if name in losses:
             return _probability_checks(
                 layer, where, name, from_logits, activation, expected

@@ -79,6 +79,7 @@ class GradientProbe:
         self._connected: list[int] | None = None
         self._last_histograms: np.ndarray | None = None
         self._calls = 0
+        self._traced = False
         self.eager_first = self._replicas == 1
 
         # Without autograph: converting the call stack costs more than a
@@ -116,6 +117,7 @@ class GradientProbe:
     def trace(self) -> None:
         """Traces the compiled function now."""
         self._function.get_concrete_function(*self._batch)
+        self._traced = True
 
     def validate(self) -> None:
         """Fails now if the batch does not fit the model: on one replica by
@@ -142,6 +144,11 @@ class GradientProbe:
         if self._calls == 0 and self.eager_first:
             values = read(self._statistics(*self._batch))
         else:
+            if not self._traced:
+                # Traced outside the call: TensorFlow counts traces inside
+                # calls per Python function, shared by every probe, and would
+                # warn of retracing after a few watched models.
+                self.trace()
             with _tf_compat.graph_optimization_off():
                 values = read(self._function(*self._batch))
         self._calls += 1

@@ -157,9 +157,7 @@ def reduce_to_statistics(
                 )
             ]
         ),
-        weight_spreads=_stack(
-            [_spread(weights, layer) for layer in kernels]
-        ),
+        weight_spreads=_stack([_spread(weights, layer) for layer in kernels]),
         grad_spreads=_stack([_spread(summed, layer) for layer in kernels]),
     )
 

@@ -75,9 +75,9 @@ def __dir__():
 if TYPE_CHECKING:  # what type checkers and IDEs see
     from keras_trainwatch import layers, models  # noqa: F401
     from keras_trainwatch.detectors import (  # noqa: F401
+        CauseLinker,
         DeadReluDetector,
         ExplodingGradientDetector,
-        CauseLinker,
         LossProgressDetector,
         NoGradientDetector,
         SaturationDetector,

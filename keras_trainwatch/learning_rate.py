@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from keras_trainwatch import _keras_compat
+from keras_trainwatch._host import to_numpy
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 
@@ -80,7 +81,7 @@ class ScaledSchedule(_Schedule):
     @property
     def scale_value(self) -> float:
         """The current scale as a Python float."""
-        return float(keras.ops.convert_to_numpy(self.scale))
+        return float(to_numpy(self.scale))
 
     def get_config(self):
         return {
@@ -130,7 +131,7 @@ class LearningRateHandle:
 
     def value(self) -> float:
         """The learning rate in effect now, as a Python float."""
-        return float(keras.ops.convert_to_numpy(self._owner.learning_rate))
+        return float(to_numpy(self._owner.learning_rate))
 
     def reduce(
         self, factor: float, min_lr: float
@@ -236,7 +237,7 @@ def optimizers_of(model: keras.Model) -> list[keras.optimizers.Optimizer]:
 
 def optimizer_step(optimizer: keras.optimizers.Optimizer) -> int:
     """The optimizer's step count (updates applied so far) as a Python int."""
-    return int(keras.ops.convert_to_numpy(optimizer.iterations).item())
+    return int(to_numpy(optimizer.iterations).item())
 
 
 def handles_of(model: keras.Model) -> list[LearningRateHandle]:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 import keras
 
 from keras_trainwatch import _keras_compat
+from keras_trainwatch._host import to_numpy
 from keras_trainwatch._validation import (
     all_among,
     instance_of,
@@ -504,4 +505,4 @@ def _finite(value) -> bool:
 
 
 def _as_float(value) -> float:
-    return float(keras.ops.convert_to_numpy(value).item())
+    return float(to_numpy(value).item())

@@ -8,6 +8,7 @@ import tempfile
 import keras
 import numpy as np
 
+from keras_trainwatch._host import to_numpy
 from keras_trainwatch.learning_rate import optimizers_of
 
 
@@ -57,7 +58,7 @@ class HealthySnapshot:
 
     def take(self) -> None:
         """Copies the current state."""
-        values = [keras.ops.convert_to_numpy(v) for v in self._variables()]
+        values = [to_numpy(v) for v in self._variables()]
         if self._path is None:
             self._values = values
         else:

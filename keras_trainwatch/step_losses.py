@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import keras
 
+from keras_trainwatch._host import to_numpy
+
 READ_EVERY = 16
 
 
@@ -68,7 +70,7 @@ class StepLossReader:
         host read)."""
         if not self._pending:
             return []
-        means = keras.ops.convert_to_numpy(keras.ops.stack(self._pending))
+        means = to_numpy(keras.ops.stack(self._pending))
         result = []
         steps_before, mean_before = self._last
         for (step, steps_done), mean in zip(self._steps, means):

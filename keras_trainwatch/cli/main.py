@@ -85,8 +85,8 @@ def _log_to(stream):
 
 
 def _report(logdir, plot):
-    from keras_trainwatch.tensorboard.reader import read_runs
     from keras_trainwatch.cli.report import findings_table, plot_gradient_flow
+    from keras_trainwatch.tensorboard.reader import read_runs
 
     try:
         runs = read_runs(logdir)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
+from keras_trainwatch._host import to_numpy
 from keras_trainwatch._validation import integer_at_least
 from keras_trainwatch.detectors.base import make_finding
 from keras_trainwatch.detectors.loss_kinds import (
@@ -178,7 +179,7 @@ def chance_loss(model: keras.Model, targets) -> float | None:
     if len(flat) != 1 or flat[0] is None or len(losses) != 1:
         return None
     name, _ = loss_name_and_logits(losses[0])
-    y = np.asarray(flat[0], dtype=np.float64)
+    y = to_numpy(flat[0]).astype(np.float64)
     if name in SPARSE_CATEGORICAL:
         _, counts = np.unique(y.astype(np.int64), return_counts=True)
         return _entropy(counts / counts.sum())

@@ -16,12 +16,6 @@ import dataclasses
 import keras
 
 from keras_trainwatch import _keras_compat
-from keras_trainwatch.findings import (
-    EXCESSIVE_DROPOUT,
-    MISMATCHED_OUTPUT,
-    MISSING_ACTIVATION,
-    Finding,
-)
 from keras_trainwatch.detectors.loss_kinds import (
     BINARY,
     CATEGORICAL,
@@ -29,6 +23,12 @@ from keras_trainwatch.detectors.loss_kinds import (
     SPARSE_CATEGORICAL,
     loss_name_and_logits,
     losses_by_output,
+)
+from keras_trainwatch.findings import (
+    EXCESSIVE_DROPOUT,
+    MISMATCHED_OUTPUT,
+    MISSING_ACTIVATION,
+    Finding,
 )
 from keras_trainwatch.probe.layout import activation_name, consumers_in_graph
 

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 
 import keras
 
+from keras_trainwatch._validation import invalid, one_of, positive_int
 from keras_trainwatch.layers.batch_norm import BatchNormConfig
 from keras_trainwatch.layers.dropout import DropoutConfig
-from keras_trainwatch._validation import invalid, one_of, positive_int
 
 KINDS = ("dense", "conv")
 _CONV = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}

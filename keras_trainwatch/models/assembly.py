@@ -8,11 +8,11 @@ from collections.abc import Sequence
 
 import keras
 
+from keras_trainwatch._validation import invalid, positive_int
 from keras_trainwatch.layers.batch_norm import BatchNormConfig
 from keras_trainwatch.layers.block import BlockConfig, apply_block
 from keras_trainwatch.layers.dropout import DropoutConfig
 from keras_trainwatch.models.task import compile_for_task, output_layer
-from keras_trainwatch._validation import invalid, positive_int
 
 
 def hidden_config(

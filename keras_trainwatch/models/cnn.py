@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import keras
 
+from keras_trainwatch._validation import invalid, one_of
 from keras_trainwatch.layers.block import apply_block
 from keras_trainwatch.models.assembly import (
     dense_blocks,
@@ -13,7 +14,6 @@ from keras_trainwatch.models.assembly import (
     hidden_config,
     widths_from,
 )
-from keras_trainwatch._validation import invalid, one_of
 
 _POOLING = {
     "max": {

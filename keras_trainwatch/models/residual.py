@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import keras
 
+from keras_trainwatch._validation import positive_int
 from keras_trainwatch.layers.block import apply_block, default_initializer
 from keras_trainwatch.models.assembly import finish, flat_input, hidden_config
-from keras_trainwatch._validation import positive_int
 
 
 def build_residual_mlp(

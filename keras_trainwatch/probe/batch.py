@@ -10,6 +10,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_trainwatch._host import to_numpy
+
 
 @dataclasses.dataclass(frozen=True)
 class ProbeBatch:
@@ -159,7 +161,7 @@ def _root_mean_square(structure) -> float | None:
     for tensor in keras.tree.flatten(structure):
         if tensor is None or not tensor.dtype.is_floating:
             continue
-        values = np.asarray(tensor, dtype=np.float64)
+        values = to_numpy(tensor).astype(np.float64)
         values = values[np.isfinite(values)]
         squares += float(np.sum(values**2))
         count += values.size

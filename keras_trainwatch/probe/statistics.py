@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import numpy as np
 import tensorflow as tf
 
 from keras_trainwatch import _keras_compat
+from keras_trainwatch._host import to_numpy
 from keras_trainwatch.probe import reductions
 from keras_trainwatch.probe.gradient_pass import GradientPassResult
 from keras_trainwatch.probe.layout import ModelLayout, ReluLayer
@@ -263,7 +263,7 @@ def to_record(
 
 def read(statistics: ProbeStatistics) -> ProbeStatistics:
     """The statistics as numpy arrays (the probe's one read to the host)."""
-    return ProbeStatistics(*(np.asarray(t) for t in statistics))
+    return ProbeStatistics(*(to_numpy(t) for t in statistics))
 
 
 def _dead_units(result, layout, summed):

@@ -81,10 +81,13 @@ def report_new(
         return
     if after_progress_bar:
         _keras_compat.print_msg("")
-    by_kind: dict[str, list[Finding]] = {}
-    for finding in findings:
-        by_kind.setdefault(finding.kind, []).append(finding)
-    for group in by_kind.values():
+    # Findings about a layer are grouped by kind; a model-wide one (about
+    # the loss, the targets) has a message of its own.
+    groups: dict[tuple, list[Finding]] = {}
+    for i, finding in enumerate(findings):
+        key = (finding.kind,) if finding.layer is not None else (i,)
+        groups.setdefault(key, []).append(finding)
+    for group in groups.values():
         act_on(_grouped(group), on_finding, model)
 
 

@@ -87,7 +87,7 @@ class AutoLRReducer(keras.callbacks.Callback):
     Example:
 
     ```python
-    watch = keras_trainwatch.GradientWatch((x[:256], y[:256]), every_n_steps=50)
+    watch = keras_trainwatch.GradientWatch((x[:64], y[:64]), every_n_steps=50)
     reducer = keras_trainwatch.AutoLRReducer(
         monitor="val_loss", factor=0.5, patience=3, watch=watch, rollback=True
     )

@@ -93,7 +93,7 @@ class GradientWatch(keras.callbacks.Callback):
     Example:
 
     ```python
-    watch = keras_trainwatch.GradientWatch((x_val[:256], y_val[:256]))
+    watch = keras_trainwatch.GradientWatch((x_val[:64], y_val[:64]))
     model.fit(x, y, epochs=5, callbacks=[watch])
     for finding in watch.findings:
         print(finding.kind, finding.layer, finding.remedy)

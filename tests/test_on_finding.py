@@ -67,6 +67,20 @@ def test_findings_of_one_kind_at_one_probe_make_one_line(trainwatch_log):
     assert lines[1].startswith("[epoch 0, step 0] Huge.")
 
 
+def test_model_wide_findings_of_one_kind_each_get_their_own_line(
+    trainwatch_log,
+):
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    inputs = ktw.Finding("unscaled_data", "d", 0, 0, 20, 5, "Inputs.")
+    targets = ktw.Finding("unscaled_data", None, 0, 0, 70, 5, "Targets.")
+    report_new([inputs, targets], "warn", model)
+    lines = [r.getMessage() for r in trainwatch_log.records]
+    assert [line.split(" Remedy")[0] for line in lines] == [
+        "[epoch 0, step 0] Inputs.",
+        "[epoch 0, step 0] Targets.",
+    ]
+
+
 def test_a_callable_still_gets_every_finding():
     seen = []
     report_new([finding("a"), finding("b")], seen.append, None)

@@ -64,7 +64,7 @@ def build_mlp(
 
     ```python
     model = build_mlp((64,), 10, widths=(128, 64), batch_norm=True, compile=True)
-    watch = keras_trainwatch.GradientWatch((x[:256], y[:256]))
+    watch = keras_trainwatch.GradientWatch((x[:64], y[:64]))
     model.fit(x, y, epochs=5, callbacks=[watch])
     ```
     """

@@ -11,8 +11,9 @@ generated samples of MNIST's shape (28x28x1, 10 classes), batch 128, on CPU.
    alone. On a shared 2-core machine these ratios move by a few percent from
    run to run, more than the overhead being measured.
 2. Components, each timed many times: one training step (from the plain
-   fits), one probe on the same batch size, the one-time setup (tracing the
-   probe and the first probe, on a fresh model), the per-execution cost of
+   fits), one probe on the same batch size, the one-time setup (checking the
+   probe batch and the first probe, eager, on a fresh model) and the second
+   probe (which traces the compiled one), the per-execution cost of
    the step hook used by `every_n_steps`, the number of traces, and the
    process memory over 50 probes. From these, the overhead each variant adds
    per epoch and once per `fit`.
@@ -162,9 +163,11 @@ def memory_mb():
 
 
 def setup_cost(build, data, repeats=5):
-    """Tracing the probe and running the first probe, on fresh models."""
+    """On fresh models: `set_model` and the first probe (eager), which come
+    before the first training step, and the second probe, which traces the
+    compiled function; medians."""
     x, y = data[0][:BATCH], data[1][:BATCH]
-    costs = []
+    costs, seconds = [], []
     for _ in range(repeats):
         model = compiled(build)
         watch = ktw.GradientWatch((x, y), on_finding=_quiet)
@@ -172,7 +175,10 @@ def setup_cost(build, data, repeats=5):
         watch.set_model(model)
         watch.probe(0, 0)
         costs.append(time.perf_counter() - start)
-    return statistics.median(costs)
+        start = time.perf_counter()
+        watch.probe(0, 1)
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(costs), statistics.median(seconds)
 
 
 def probe_costs(build, data, repeats=100):
@@ -180,7 +186,8 @@ def probe_costs(build, data, repeats=100):
     model = compiled(build)
     watch = ktw.GradientWatch((x, y), on_finding=_quiet)
     watch.set_model(model)
-    watch.probe(0, 0)
+    watch.probe(0, 0)  # eager
+    watch.probe(0, 0)  # traces
     times = []
     for i in range(repeats):
         start = time.perf_counter()
@@ -297,7 +304,7 @@ def main():
             probe_s, traces, rss_first, rss_last, peak = probe_costs(
                 build, data
             )
-            setup_s = setup_cost(build, data)
+            setup_s, trace_s = setup_cost(build, data)
             # Both variants hook every execution for the loss-spike rule.
             per_step = hook + step_loss_cost(build, data)
             per_epoch = probe_s + steps * per_step
@@ -312,13 +319,16 @@ def main():
                 f"training step of the same batch size; probe traced {traces} time(s)"
             )
             print(
-                f"{pad}one-time setup (trace + first probe) {setup_s:.3f} s; "
-                f"step hook and loss-spike snapshot {per_step * 1e6:.2f} us per "
-                f"execution ({per_step / step_s:.3%} of a step)"
+                f"{pad}one-time setup (set_model + first probe, eager) "
+                f"{setup_s:.3f} s; the second probe traces the compiled one "
+                f"{trace_s:.3f} s; step hook and loss-spike snapshot "
+                f"{per_step * 1e6:.2f} us per execution ({per_step / step_s:.3%} "
+                "of a step)"
             )
             print(
-                f"{pad}watch per epoch: +{per_epoch / epoch_s:.2%} per epoch, plus the "
-                f"setup once ({setup_s / fit_s:.2%} of this {args.epochs}-epoch fit)"
+                f"{pad}watch per epoch: +{per_epoch / epoch_s:.2%} per epoch, plus "
+                f"setup and trace once ({(setup_s + trace_s) / fit_s:.2%} of this "
+                f"{args.epochs}-epoch fit)"
             )
             print(
                 f"{pad}watch every {EVERY} steps: +{per_50 / epoch_s:.2%} per epoch "

@@ -4,9 +4,11 @@
 Training that long would take days here, so the probes are simulated: the
 watch's compiled probe is replaced by one that returns a fresh record of a
 50-layer model (random gradient norms, two variables a layer, a dead-unit
-count for every layer) at every call, and everything else is the real
-`GradientWatch`: detectors, the bounded window they read, the ledger,
-`watch.records` with its default `keep_records`. Python's own allocation
+count and a unit spread for every layer) at every call, and everything else
+is the real `GradientWatch`: detectors, the bounded window they read, the
+epoch losses the loss-progress rule keeps (one fed per probe, as if every
+probe ended an epoch), the ledger, `watch.records` with its default
+`keep_records`. Python's own allocation
 tracker (tracemalloc) reports the memory the watch holds after 1,000,
 10,000 and 100,000 probes.
 
@@ -29,6 +31,7 @@ from keras_trainwatch.records import (  # noqa: E402
     DeadUnitStats,
     LayerStats,
     ProbeRecord,
+    UnitSpreadStats,
     WeightStats,
 )
 
@@ -65,8 +68,17 @@ class SimulatedProbe:
             )
             for i in range(LAYERS)
         )
+        spreads = tuple(
+            UnitSpreadStats(f"dense_{i}", 64, 1.5, float(norms[i, 0]))
+            for i in range(LAYERS)
+        )
         return ProbeRecord(
-            epoch, step, float(self.rng.uniform(0.5, 1.0)), layers, dead
+            epoch,
+            step,
+            float(self.rng.uniform(0.5, 1.0)),
+            layers,
+            dead,
+            unit_spread=spreads,
         )
 
 
@@ -85,6 +97,7 @@ def main():
     )
     for probe in range(1, PROBES + 1):
         watch.schedule.step = probe * 10
+        watch.loss_progress.observe(probe, 1.0 / probe)
         watch._run_probe()
         if probe in (1_000, 10_000, 100_000):
             held = (tracemalloc.get_traced_memory()[0] - baseline) / 2**20

@@ -206,15 +206,21 @@ def scaled_record(input_scale, target_scale=None, reads_input=True):
 
 
 def test_unscaled_inputs_come_first_and_name_their_symptoms():
-    symptoms = [finding("exploding_gradients", "second")]
+    symptoms = [
+        finding("saturated_units", "first"),
+        finding("exploding_gradients", "second"),
+    ]
     linked = CauseLinker()(symptoms, scaled_record(20.0))
     assert [(f.kind, f.layer) for f in linked] == [
         ("unscaled_data", "first"),
+        ("saturated_units", "first"),
         ("exploding_gradients", "second"),
     ]
     assert linked[0].value == 20.0 and linked[0].threshold == 5.0
-    assert "explain exploding gradients" in linked[0].message
+    assert "explain saturated units" in linked[0].message
     assert linked[1].message.endswith("Likely cause: unscaled inputs.")
+    # Past the first layer the input scale is not the named cause.
+    assert linked[2] == symptoms[1]
 
 
 @pytest.mark.parametrize(
@@ -224,6 +230,12 @@ def test_unscaled_inputs_come_first_and_name_their_symptoms():
         ([], scaled_record(60.0)),
         # A symptom with inputs near unit scale.
         ([finding("dead_relu", "first")], scaled_record(1.0)),
+        # Symptoms away from the layer that reads the inputs (behind a
+        # normalization layer, say): not the inputs' doing.
+        (
+            [finding("dead_relu", "second"), finding("exploding_gradients", "first")],
+            scaled_record(60.0),
+        ),
         # Large inputs that a weightless layer (Rescaling) reads first.
         (
             [finding("dead_relu", "first")],

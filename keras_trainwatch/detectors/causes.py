@@ -38,6 +38,10 @@ SCALE_SYMPTOMS = frozenset(
 )
 
 
+# What inputs far from unit scale do to the layers that read them.
+INPUT_SCALE_SYMPTOMS = frozenset({DEAD_RELU, SATURATED_UNITS})
+
+
 class CauseLinker:
     """Puts causes before the symptoms they explain.
 
@@ -49,9 +53,11 @@ class CauseLinker:
     - Data far from unit scale is not a fault on its own (`keras.applications`
       models take pixels in 0-255 and train fine), but when a probe shows a
       symptom it produces, an `unscaled_data` finding comes first and the
-      symptoms name it: inputs with an RMS above `max_data_scale` read
-      directly by a layer with weights, or, for a regression loss, targets
-      with an RMS above it.
+      symptoms name it: inputs with an RMS above `max_data_scale` when the
+      layer that reads them directly has dead or saturated units (past a
+      normalization layer the input scale is gone, so symptoms further up
+      are not its doing), or, for a regression loss, targets with an RMS
+      above it and any symptom of too large errors.
 
     Args:
         regression: Whether the model's loss is a regression loss.
@@ -81,29 +87,37 @@ class CauseLinker:
         return self._explain_by_scale(findings, record)
 
     def _explain_by_scale(self, findings, record):
-        symptoms = [f for f in findings if f.kind in SCALE_SYMPTOMS]
-        if not symptoms:
-            return findings
-        causes = []
+        causes, explained = [], {}
         reading = [layer.name for layer in record.layers if layer.reads_input]
-        if reading and record.input_scale > self.max_data_scale:
+        # Large inputs saturate or kill the units of the layers that read
+        # them; past a normalization layer their scale is gone, so symptoms
+        # further up are not theirs to explain.
+        input_symptoms = [
+            f
+            for f in findings
+            if f.kind in INPUT_SCALE_SYMPTOMS and f.layer in reading
+        ]
+        if input_symptoms and record.input_scale > self.max_data_scale:
             causes.append(
                 make_finding(
                     UNSCALED_DATA,
                     record,
-                    reading[0],
+                    input_symptoms[0].layer,
                     record.input_scale,
                     self.max_data_scale,
                     f"Unscaled inputs: the probe batch's inputs have an RMS of "
                     f"{record.input_scale:.3g} (flagged above "
                     f"{self.max_data_scale:g}, unit scale is 1), read directly "
-                    f"by layer '{reading[0]}'. They explain "
-                    f"{_symptom_list(symptoms)}.",
+                    f"by layer '{input_symptoms[0].layer}'. They explain "
+                    f"{_symptom_list(input_symptoms)}.",
                 )
             )
+            explained.update({id(f): "unscaled inputs" for f in input_symptoms})
+        target_symptoms = [f for f in findings if f.kind in SCALE_SYMPTOMS]
         target_scale = record.target_scale
         if (
             self.regression
+            and target_symptoms
             and target_scale is not None
             and target_scale > self.max_data_scale
         ):
@@ -118,16 +132,17 @@ class CauseLinker:
                     f"have an RMS of {target_scale:.3g} (flagged above "
                     f"{self.max_data_scale:g}), so the errors and gradients "
                     f"are that much larger. They explain "
-                    f"{_symptom_list(symptoms)}.",
+                    f"{_symptom_list(target_symptoms)}.",
                 )
             )
+            for f in target_symptoms:
+                explained[id(f)] = " and ".join(
+                    filter(None, [explained.get(id(f)), "unscaled targets"])
+                )
         if not causes:
             return findings
-        named = " and ".join(
-            "unscaled inputs" if c.layer else "unscaled targets" for c in causes
-        )
         return causes + [
-            _with_cause(f, named) if f.kind in SCALE_SYMPTOMS else f
+            _with_cause(f, explained[id(f)]) if id(f) in explained else f
             for f in findings
         ]
 

@@ -233,7 +233,10 @@ def test_unscaled_inputs_come_first_and_name_their_symptoms():
         # Symptoms away from the layer that reads the inputs (behind a
         # normalization layer, say): not the inputs' doing.
         (
-            [finding("dead_relu", "second"), finding("exploding_gradients", "first")],
+            [
+                finding("dead_relu", "second"),
+                finding("exploding_gradients", "first"),
+            ],
             scaled_record(60.0),
         ),
         # Large inputs that a weightless layer (Rescaling) reads first.
@@ -389,6 +392,12 @@ def test_patience_is_checked_at_construction():
             5 / 3,
         ),
         ("huber", np.array([[1.0], [3.0]]), None),
+        # Sorted data: a probe batch of 2 of the model's 10 classes stands
+        # for nothing; the estimate errs high (uniform over 10 classes).
+        (CE, np.array([0, 1] * 8), math.log(10)),
+        # Constant targets say nothing about the base rate.
+        ("mse", np.full((4, 1), 3.0), None),
+        ("binary_crossentropy", np.zeros((4, 1)), None),
     ],
 )
 def test_chance_loss(loss, targets, expected):

@@ -374,10 +374,11 @@ def test_patience_is_checked_at_construction():
     "loss, targets, expected",
     [
         (CE, np.arange(100) % 10, math.log(10)),
+        # Imbalanced but every class present: the label entropy.
         (
             CE,
-            np.array([0, 0, 0, 1]),
-            -(0.75 * math.log(0.75) + 0.25 * math.log(0.25)),
+            np.array([0] * 10 + list(range(10))),
+            -(0.55 * math.log(0.55) + 9 * 0.05 * math.log(0.05)),
         ),
         ("categorical_crossentropy", np.eye(4)[np.arange(8) % 4], math.log(4)),
         (

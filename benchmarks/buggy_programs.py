@@ -552,6 +552,11 @@ def describe(findings):
 
 def main(only):
     rows, caught, confirmed, alarms = [], 0, 0, 0
+    print(
+        "| program | expected | label confirmed: independent evidence "
+        "| first found | buggy version: findings (epoch first found) "
+        "| fixed version: findings |\n|---|---|---|---|---|---|"
+    )
     for program in PROGRAMS:
         if only and program.name not in only:
             continue

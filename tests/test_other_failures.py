@@ -332,6 +332,8 @@ def test_a_loss_stuck_at_the_base_rate_is_not_improving():
     assert "predicting the base rate" in found.message
     # One epoch fewer: not judged yet.
     assert judged(losses[:-1], chance=math.log(10)) == []
+    [rising] = judged([2.302, 2.303, 2.304, 2.305, 2.306, 2.307], math.log(10))
+    assert "0.0% worse over the last 5 epochs" in rising.message
 
 
 @pytest.mark.parametrize(

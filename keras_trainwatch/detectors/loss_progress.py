@@ -153,7 +153,7 @@ class LossProgressDetector:
             None,
             improvement,
             MIN_IMPROVEMENT,
-            f"The training loss is not improving: {improvement:.1%} better "
+            f"The training loss is not improving: {_change(improvement)} "
             f"over the last {self.patience} epochs (under "
             f"{MIN_IMPROVEMENT:.0%}; {_listed(losses)}), and {level}: the "
             "model is learning nothing from its inputs.",
@@ -223,6 +223,12 @@ def _entropy(p) -> float:
     p = np.asarray(p, dtype=np.float64)
     p = p[p > 0]
     return float(-np.sum(p * np.log(p)))
+
+
+def _change(improvement: float) -> str:
+    if improvement < 0:
+        return f"{-improvement:.1%} worse"
+    return f"{improvement:.1%} better"
 
 
 def _listed(losses) -> str:

@@ -298,3 +298,18 @@ def test_grappler_is_off_only_inside_and_only_on_this_thread():
         thread.join()
     assert elsewhere == [False]
     assert not _tf_compat.grappler_disabled()
+
+
+def test_an_eager_first_probe_out_of_memory_falls_back_to_the_compiled_one(
+    digits,
+):
+    x, y = digits[0][:64], digits[1][:64]
+    model = regularized_model()
+    probe = GradientProbe(model, ProbeBatch.from_data((x, y)))
+
+    def out_of_memory(*args):
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM (eager)")
+
+    probe._eager = out_of_memory
+    record = probe(0, 0)
+    assert probe.tracing_count == 1 and record.layers

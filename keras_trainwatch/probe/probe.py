@@ -141,16 +141,20 @@ class GradientProbe:
         Returns:
             A `ProbeRecord`.
         """
+        values = None
         if self._calls == 0 and self.eager_first:
-            values = read(self._statistics(*self._batch))
-        else:
-            if not self._traced:
-                # Traced outside the call: TensorFlow counts traces inside
-                # calls per Python function, shared by every probe, and would
-                # warn of retracing after a few watched models.
-                self.trace()
-            with _tf_compat.graph_optimization_off():
-                values = read(self._function(*self._batch))
+            try:
+                values = self._eager()
+            except tf.errors.ResourceExhaustedError:
+                # Eager execution keeps more intermediate tensors alive than
+                # the compiled graph: on a device near its memory limit,
+                # the compiled probe may still fit.
+                _LOG.info(
+                    "GradientWatch: the eager first probe ran out of memory; "
+                    "probing with the compiled function instead."
+                )
+        if values is None:
+            values = self._compiled()
         self._calls += 1
         self._last_histograms = values.histograms if self.histograms else None
         return to_record(
@@ -162,6 +166,18 @@ class GradientProbe:
             input_scale=self._input_scale,
             target_scale=self._target_scale,
         )
+
+    def _eager(self) -> ProbeStatistics:
+        return read(self._statistics(*self._batch))
+
+    def _compiled(self) -> ProbeStatistics:
+        if not self._traced:
+            # Traced outside the call: TensorFlow counts traces inside calls
+            # per Python function, shared by every probe, and would warn of
+            # retracing after a few watched models.
+            self.trace()
+        with _tf_compat.graph_optimization_off():
+            return read(self._function(*self._batch))
 
     def _statistics(self, x, y, sample_weight) -> ProbeStatistics:
         """Runs on every replica; the statistics, computed from gradients and

@@ -7,17 +7,39 @@ argument's name, what is allowed, and the received value
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+
+
+class InvalidArgument(ValueError):
+    """A `ValueError` that knows which argument it is about."""
+
+    def __init__(self, name: str, expected: str, value):
+        super().__init__(
+            f"Invalid value received for argument `{name}`. Expected "
+            f"{expected}. Received: {name}={value!r}"
+        )
+        self.name, self.expected, self.value = name, expected, value
 
 
 def invalid(name: str, expected: str, value) -> ValueError:
     """The error for argument `name`, saying what is allowed and what came."""
-    return ValueError(
-        f"Invalid value received for argument `{name}`. Expected {expected}. "
-        f"Received: {name}={value!r}"
-    )
+    return InvalidArgument(name, expected, value)
+
+
+@contextlib.contextmanager
+def as_arguments(names: Mapping[str, str]) -> Iterator[None]:
+    """Reports an invalid argument of a part under the name the caller
+    passed it as (`GradientWatch(dead_fraction=...)` rather than the
+    detector's `max_dead_fraction`)."""
+    try:
+        yield
+    except InvalidArgument as error:
+        if error.name not in names:
+            raise
+        raise invalid(names[error.name], error.expected, error.value) from None
 
 
 def real_in_range(name, value, low, high, *, low_open=False, high_open=False):

@@ -12,7 +12,7 @@ from typing import Any
 import keras
 
 from keras_trainwatch import _keras_compat
-from keras_trainwatch._validation import optional_positive_int
+from keras_trainwatch._validation import as_arguments, optional_positive_int
 from keras_trainwatch.copying import deepcopy_without
 from keras_trainwatch.detectors import (
     CauseLinker,
@@ -187,33 +187,46 @@ class GradientWatch(keras.callbacks.Callback):
         self.schedule = ProbeSchedule(every_n_steps)
         self.on_finding = check_on_finding(on_finding)
         self.keep_records = optional_positive_int("keep_records", keep_records)
-        self.detectors = (
-            VanishingGradientDetector(
-                max_ratio=vanishing_ratio,
-                max_relative_grad=vanishing_relative_grad,
-            ),
-            ExplodingGradientDetector(
-                max_grad_norm=exploding_grad_norm, max_growth=exploding_growth
-            ),
-            DeadReluDetector(max_dead_fraction=dead_fraction),
-            NoGradientDetector(),
-            SaturationDetector(max_saturated=saturated_fraction),
-            SymmetricUnitsDetector(),
-        )
-        self.loss_progress = (
-            None
-            if loss_patience is None
-            else LossProgressDetector(patience=loss_patience)
-        )
+        with as_arguments(
+            {
+                "max_ratio": "vanishing_ratio",
+                "max_relative_grad": "vanishing_relative_grad",
+                "max_grad_norm": "exploding_grad_norm",
+                "max_growth": "exploding_growth",
+                "max_dead_fraction": "dead_fraction",
+                "max_saturated": "saturated_fraction",
+                "patience": "loss_patience",
+                "max_z": "loss_spike_z",
+            }
+        ):
+            self.detectors = (
+                VanishingGradientDetector(
+                    max_ratio=vanishing_ratio,
+                    max_relative_grad=vanishing_relative_grad,
+                ),
+                ExplodingGradientDetector(
+                    max_grad_norm=exploding_grad_norm,
+                    max_growth=exploding_growth,
+                ),
+                DeadReluDetector(max_dead_fraction=dead_fraction),
+                NoGradientDetector(),
+                SaturationDetector(max_saturated=saturated_fraction),
+                SymmetricUnitsDetector(),
+            )
+            self.loss_progress = (
+                None
+                if loss_patience is None
+                else LossProgressDetector(patience=loss_patience)
+            )
+            self.spike_detector = (
+                None
+                if loss_spike_z is None
+                else SpikeDetector("training loss", max_z=loss_spike_z)
+            )
         if self.loss_progress is not None:
             self.detectors += (self.loss_progress,)
         self._model_checks: ModelChecks | None = None
         self._cause_linker = CauseLinker()
-        self.spike_detector = (
-            None
-            if loss_spike_z is None
-            else SpikeDetector("training loss", max_z=loss_spike_z)
-        )
         self._step_losses = StepLossReader()
         self.probe_batch = ProbeBatch.from_data(probe_data)
         self.log_dir = None if log_dir is None else os.fspath(log_dir)

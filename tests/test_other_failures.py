@@ -77,7 +77,7 @@ def test_saturation_detector_flags_from_its_threshold():
 def test_saturation_threshold_is_checked_at_construction(value):
     with pytest.raises(ValueError, match="`max_saturated`"):
         SaturationDetector(max_saturated=value)
-    with pytest.raises(ValueError, match="`max_saturated`"):
+    with pytest.raises(ValueError, match="`saturated_fraction`"):
         ktw.GradientWatch(tabular(1.0), saturated_fraction=value)
 
 
@@ -368,7 +368,7 @@ def test_an_oscillating_loss():
 def test_patience_is_checked_at_construction():
     with pytest.raises(ValueError, match="`patience`"):
         LossProgressDetector(patience=1)
-    with pytest.raises(ValueError, match="`patience`"):
+    with pytest.raises(ValueError, match="`loss_patience`"):
         ktw.GradientWatch(tabular(1.0), loss_patience=0)
 
 

@@ -546,10 +546,14 @@ def test_bad_every_n_steps(bad):
 @pytest.mark.parametrize(
     "kwargs, argument",
     [
-        ({"vanishing_ratio": 2.0}, "max_ratio"),
-        ({"dead_fraction": 0.0}, "max_dead_fraction"),
-        ({"exploding_grad_norm": -1}, "max_grad_norm"),
-        ({"exploding_growth": 0.5}, "max_growth"),
+        ({"vanishing_ratio": 2.0}, "vanishing_ratio"),
+        ({"vanishing_relative_grad": 0.0}, "vanishing_relative_grad"),
+        ({"dead_fraction": 0.0}, "dead_fraction"),
+        ({"exploding_grad_norm": -1}, "exploding_grad_norm"),
+        ({"exploding_growth": 0.5}, "exploding_growth"),
+        ({"saturated_fraction": 1.5}, "saturated_fraction"),
+        ({"loss_patience": 1}, "loss_patience"),
+        ({"loss_spike_z": -2.0}, "loss_spike_z"),
         ({"on_finding": "shout"}, "on_finding"),
     ],
 )

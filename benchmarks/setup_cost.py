@@ -1,8 +1,9 @@
 """What watching costs up front and per probe, next to Keras's own training
 steps, on real architectures (issue 15).
 
-For each model (keras.applications, weights=None, 64x64 inputs, a probe
-batch of 32 and training batches of 32, the issue's setting): the watch's
+For each keras.applications family of the real-model benchmark
+(weights=None, 64x64 inputs or the family's minimum, a probe batch of 32 and
+training batches of 32, the issue's setting): the watch's
 setup as `fit` pays it before the first training step (build what fit would
 build, the layout, the construction checks and the probe batch's check, then
 the first probe, eager), the second probe (which traces the compiled
@@ -35,13 +36,25 @@ import numpy as np  # noqa: E402
 
 import keras_trainwatch as ktw  # noqa: E402
 
-MODELS = [
-    "MobileNetV2",
-    "ResNet50V2",
-    "EfficientNetB0",
-    "ConvNeXtTiny",
-    "DenseNet121",
-]
+# The issue's five first, then the rest of the real-model benchmark's
+# keras.applications families, with the input size it uses (64, or the
+# family's minimum).
+MODELS = {
+    "MobileNetV2": 64,
+    "ResNet50V2": 64,
+    "EfficientNetB0": 64,
+    "ConvNeXtTiny": 64,
+    "DenseNet121": 64,
+    "EfficientNetV2B0": 64,
+    "InceptionV3": 75,
+    "InceptionResNetV2": 75,
+    "MobileNet": 64,
+    "MobileNetV3Small": 64,
+    "NASNetMobile": 64,
+    "ResNet50": 64,
+    "VGG16": 64,
+    "Xception": 71,
+}
 
 
 def timed(function):
@@ -61,9 +74,12 @@ def setup_and_probes(model, x, y):
     return setup, second, later
 
 
-def real_model(name, x, y):
+def real_model(name, size):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (32, size, size, 3)).astype("float32")
+    y = rng.integers(0, 10, 32)
     model = getattr(keras.applications, name)(
-        weights=None, input_shape=(64, 64, 3), classes=10
+        weights=None, input_shape=(size, size, 3), classes=10
     )
     model.compile("adam", "sparse_categorical_crossentropy")
     setup, second, later = setup_and_probes(model, x, y)
@@ -103,18 +119,15 @@ def small_mlp():
 
 def main(names):
     keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    x = rng.uniform(-1, 1, (32, 64, 64, 3)).astype("float32")
-    y = rng.integers(0, 10, 32)
     print(
         "| model | watch setup (s) | 2nd probe, traced (s) | later probe (s) "
         "| Keras 1st step (s) | Keras later step (s) | setup/step "
         "| probe/step |\n|---|---|---|---|---|---|---|---|"
     )
     for name in names:
-        real_model(name, x, y)
+        real_model(name, MODELS.get(name, 64))
     small_mlp()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or MODELS)
+    main(sys.argv[1:] or list(MODELS))

@@ -94,18 +94,21 @@ def saturated_share(activation, function):
 
 def unit_spread(kernel, bias):
     """The largest difference between a unit's incoming weights (and bias)
-    and the first unit's, over the largest entry (0 when all are zero)."""
+    and another unit's, over the largest entry (0 when all are zero): two
+    passes over the kernel, its largest and smallest entry of each row
+    across the units (identical units make them equal)."""
     units = kernel.shape[-1]
-    columns = tf.reshape(tf.cast(kernel, tf.float32), [-1, units])
+    rows = tf.reshape(tf.cast(kernel, tf.float32), [-1, units])
+    highs, lows = tf.reduce_max(rows, axis=1), tf.reduce_min(rows, axis=1)
     if bias is not None:
-        columns = tf.concat(
-            [columns, tf.reshape(tf.cast(bias, tf.float32), [1, units])], 0
-        )
-    largest = tf.reduce_max(tf.abs(columns))
-    spread = tf.reduce_max(tf.abs(columns - columns[:, :1]))
+        bias = tf.cast(bias, tf.float32)
+        highs = tf.concat([highs, [tf.reduce_max(bias)]], 0)
+        lows = tf.concat([lows, [tf.reduce_min(bias)]], 0)
+    spread = tf.reduce_max(highs - lows)
+    largest = tf.maximum(tf.reduce_max(highs), -tf.reduce_min(lows))
     relative = tf.where(largest > 0, spread / largest, tf.zeros_like(spread))
     # Non-finite entries are no evidence of identical units.
-    finite = tf.reduce_all(tf.math.is_finite(columns))
+    finite = tf.reduce_all(tf.math.is_finite(highs - lows))
     return tf.where(finite, relative, tf.constant(float("nan")))
 
 

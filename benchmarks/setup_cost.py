@@ -21,6 +21,12 @@ On a machine with a GPU the same command measures the GPU: both the probe
 and Keras's step run on TensorFlow's default device.
 
     .venv/bin/python benchmarks/setup_cost.py [MODEL ...]
+    .venv/bin/python benchmarks/setup_cost.py --breakdown [MODEL ...]
+
+With `--breakdown`: where a later probe's time goes, the compiled probe
+against its own gradient pass alone (the same stateless forward and
+backward, compiled the same way, without the reductions to statistics) and
+against a Keras training step, best of 7 calls each.
 """
 
 from __future__ import annotations
@@ -33,8 +39,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 import keras_trainwatch as ktw  # noqa: E402
+from keras_trainwatch import _tf_compat  # noqa: E402
+from keras_trainwatch.probe.statistics import read  # noqa: E402
 
 # The issue's five first, then the rest of the real-model benchmark's
 # keras.applications families, with the input size it uses (64, or the
@@ -95,6 +104,41 @@ def real_model(name, size):
     )
 
 
+def breakdown(name, size):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (32, size, size, 3)).astype("float32")
+    y = rng.integers(0, 10, 32)
+    model = getattr(keras.applications, name)(
+        weights=None, input_shape=(size, size, 3), classes=10
+    )
+    model.compile("adam", "sparse_categorical_crossentropy")
+    watch = ktw.GradientWatch((x, y), loss_spike_z=None)
+    watch.set_model(model)
+    probe = watch.probe
+    probe(0, 0)
+    probe(0, 1)
+    def forward_and_backward(*batch):
+        result = probe._gradient_pass(*batch)
+        # The gradients are outputs, so that nothing is pruned away.
+        return result.loss, [g for g in result.gradients if g is not None]
+
+    gradient_pass = tf.function(forward_and_backward, autograph=False)
+    gradient_pass.get_concrete_function(*probe._batch)
+
+    def best(function):
+        return min(timed(function) for _ in range(7))
+
+    with _tf_compat.graph_optimization_off():
+        whole = best(lambda: read(probe._function(*probe._batch)))
+        alone = best(lambda: gradient_pass(*probe._batch)[0].numpy())
+    step = best(lambda: model.train_on_batch(x, y))
+    print(
+        f"| {name} | {whole:.3f} | {alone:.3f} | {step:.3f} | "
+        f"{whole / alone:.2f} | {alone / step:.2f} |",
+        flush=True,
+    )
+
+
 def small_mlp():
     """The watch's fixed setup on overhead.py's MLP, against a 10-s fit."""
     rng = np.random.default_rng(0)
@@ -119,6 +163,14 @@ def small_mlp():
 
 def main(names):
     keras.utils.set_random_seed(0)
+    if names and names[0] == "--breakdown":
+        print(
+            "| model | probe (s) | its gradient pass alone (s) | Keras step (s) "
+            "| probe/pass | pass/step |\n|---|---|---|---|---|---|"
+        )
+        for name in names[1:] or list(MODELS):
+            breakdown(name, MODELS.get(name, 64))
+        return
     print(
         "| model | watch setup (s) | 2nd probe, traced (s) | later probe (s) "
         "| Keras 1st step (s) | Keras later step (s) | setup/step "

@@ -159,9 +159,10 @@ class UnitSpreadStats:
     Args:
         name: The layer's name.
         units: Number of units.
-        weight_spread: Largest difference between a unit's incoming weights
-            (and bias) and the first unit's, over the largest weight (0 when
-            all units are identical).
+        weight_spread: Largest difference between the units' incoming
+            weights (and biases), over the largest weight, on up to 32 rows
+            of the kernel spread evenly over it (0 when all units are
+            identical: then every row is constant across them).
         grad_spread: The same for their gradients.
     """
 

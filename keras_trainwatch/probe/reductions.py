@@ -56,7 +56,11 @@ def dead_units_from_output(activation, channel_axis):
     rank = activation.shape.rank
     axis = channel_axis % rank
     other_axes = [a for a in range(rank) if a != axis]
-    alive = tf.reduce_any(tf.not_equal(activation, 0), axis=other_axes)
+    # ReLU outputs are >= 0: a unit is alive where its largest output is
+    # not 0 (one pass, no boolean copy of the activations; NaN counts as
+    # alive).
+    largest = tf.reduce_max(activation, axis=other_axes)
+    alive = ~(largest <= 0)
     alive_anywhere = sum_over_replicas(tf.cast(alive, tf.float32))
     return tf.reduce_sum(tf.cast(tf.equal(alive_anywhere, 0), tf.float32))
 
@@ -92,18 +96,26 @@ def saturated_share(activation, function):
     return counts[0] / tf.maximum(counts[1], 1.0)
 
 
+# Rows of a kernel compared across its units: identical units make every
+# row constant, and a random initialization makes none so, so a spread-out
+# sample of rows tells them apart at a small fraction of the cost.
+SPREAD_ROWS = 32
+
+
 def unit_spread(kernel, bias):
-    """The largest difference between a unit's incoming weights (and bias)
-    and another unit's, over the largest entry (0 when all are zero): two
-    passes over the kernel, its largest and smallest entry of each row
-    across the units (identical units make them equal)."""
+    """The largest difference between the units' incoming weights (and
+    biases) over the largest entry, on `SPREAD_ROWS` rows of the kernel
+    evenly spaced over it (0 when all are zero)."""
     units = kernel.shape[-1]
     rows = tf.reshape(tf.cast(kernel, tf.float32), [-1, units])
-    highs, lows = tf.reduce_max(rows, axis=1), tf.reduce_min(rows, axis=1)
+    count = rows.shape[0]
+    if count is not None and count > SPREAD_ROWS:
+        rows = rows[:: -(-count // SPREAD_ROWS)]
     if bias is not None:
-        bias = tf.cast(bias, tf.float32)
-        highs = tf.concat([highs, [tf.reduce_max(bias)]], 0)
-        lows = tf.concat([lows, [tf.reduce_min(bias)]], 0)
+        rows = tf.concat(
+            [rows, tf.reshape(tf.cast(bias, tf.float32), [1, -1])], 0
+        )
+    highs, lows = tf.reduce_max(rows, axis=1), tf.reduce_min(rows, axis=1)
     spread = tf.reduce_max(highs - lows)
     largest = tf.maximum(tf.reduce_max(highs), -tf.reduce_min(lows))
     relative = tf.where(largest > 0, spread / largest, tf.zeros_like(spread))

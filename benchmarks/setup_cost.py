@@ -83,7 +83,9 @@ def setup_and_probes(model, x, y):
     return setup, second, later
 
 
-def real_model(name, size):
+def compiled_application(name, size):
+    """`(model, x, y)`: a compiled keras.applications model from scratch and
+    32 random samples for it."""
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (32, size, size, 3)).astype("float32")
     y = rng.integers(0, 10, 32)
@@ -91,6 +93,11 @@ def real_model(name, size):
         weights=None, input_shape=(size, size, 3), classes=10
     )
     model.compile("adam", "sparse_categorical_crossentropy")
+    return model, x, y
+
+
+def real_model(name, size):
+    model, x, y = compiled_application(name, size)
     setup, second, later = setup_and_probes(model, x, y)
     keras_first = timed(lambda: model.train_on_batch(x, y))
     keras_later = min(
@@ -105,18 +112,13 @@ def real_model(name, size):
 
 
 def breakdown(name, size):
-    rng = np.random.default_rng(0)
-    x = rng.uniform(-1, 1, (32, size, size, 3)).astype("float32")
-    y = rng.integers(0, 10, 32)
-    model = getattr(keras.applications, name)(
-        weights=None, input_shape=(size, size, 3), classes=10
-    )
-    model.compile("adam", "sparse_categorical_crossentropy")
+    model, x, y = compiled_application(name, size)
     watch = ktw.GradientWatch((x, y), loss_spike_z=None)
     watch.set_model(model)
     probe = watch.probe
     probe(0, 0)
     probe(0, 1)
+
     def forward_and_backward(*batch):
         result = probe._gradient_pass(*batch)
         # The gradients are outputs, so that nothing is pruned away.

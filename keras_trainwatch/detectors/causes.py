@@ -22,10 +22,9 @@ from keras_trainwatch.findings import (
 )
 from keras_trainwatch.records import ProbeRecord
 
-# What data far from unit scale does downstream: huge pre-activations
-# saturate or kill units and blow the gradients up; huge regression targets
-# make huge errors.
-SCALE_SYMPTOMS = frozenset(
+# What regression targets far from unit scale do: huge errors, so huge
+# gradients anywhere, and a loss that jumps or stalls.
+TARGET_SCALE_SYMPTOMS = frozenset(
     {
         EXPLODING_GRADIENTS,
         DEAD_RELU,
@@ -36,7 +35,6 @@ SCALE_SYMPTOMS = frozenset(
         LOSS_SPIKE,
     }
 )
-
 
 # What inputs far from unit scale do to the layers that read them.
 INPUT_SCALE_SYMPTOMS = frozenset({DEAD_RELU, SATURATED_UNITS})
@@ -113,7 +111,9 @@ class CauseLinker:
                 )
             )
             explained.update({id(f): "unscaled inputs" for f in input_symptoms})
-        target_symptoms = [f for f in findings if f.kind in SCALE_SYMPTOMS]
+        target_symptoms = [
+            f for f in findings if f.kind in TARGET_SCALE_SYMPTOMS
+        ]
         target_scale = record.target_scale
         if (
             self.regression

@@ -518,7 +518,9 @@ def train(build, epochs, seed=0):
     keras.utils.set_random_seed(seed)
     model, optimizer, loss, (x, y) = build()
     model.compile(optimizer, loss)
-    watch = ktw.GradientWatch((x[:256], y[:256]), on_finding=lambda f: None)
+    watch = ktw.GradientWatch(
+        (x[:256], y[:256]), probe_samples=None, on_finding=lambda f: None
+    )
     initial = {"gradients": own_gradients(model, loss, x[:256], y[:256])}
     initial["saturated"] = {
         layer.name: saturated_share(model, layer.name, x[:256])

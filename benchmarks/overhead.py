@@ -81,10 +81,12 @@ def _quiet(finding):
 VARIANTS = {
     "fit alone": lambda probe, log_dir: [],
     "watch per epoch": lambda probe, log_dir: [
-        ktw.GradientWatch(probe, on_finding=_quiet)
+        ktw.GradientWatch(probe, probe_samples=None, on_finding=_quiet)
     ],
     f"watch every {EVERY} steps": lambda probe, log_dir: [
-        ktw.GradientWatch(probe, every_n_steps=EVERY, on_finding=_quiet)
+        ktw.GradientWatch(
+            probe, probe_samples=None, every_n_steps=EVERY, on_finding=_quiet
+        )
     ],
     "Keras TensorBoard hist=1": lambda probe, log_dir: [
         keras.callbacks.TensorBoard(log_dir, histogram_freq=1)
@@ -170,7 +172,7 @@ def setup_cost(build, data, repeats=5):
     costs, seconds = [], []
     for _ in range(repeats):
         model = compiled(build)
-        watch = ktw.GradientWatch((x, y), on_finding=_quiet)
+        watch = ktw.GradientWatch((x, y), probe_samples=None, on_finding=_quiet)
         start = time.perf_counter()
         watch.set_model(model)
         watch.probe(0, 0)
@@ -184,7 +186,7 @@ def setup_cost(build, data, repeats=5):
 def probe_costs(build, data, repeats=100):
     x, y = data[0][:BATCH], data[1][:BATCH]
     model = compiled(build)
-    watch = ktw.GradientWatch((x, y), on_finding=_quiet)
+    watch = ktw.GradientWatch((x, y), probe_samples=None, on_finding=_quiet)
     watch.set_model(model)
     watch.probe(0, 0)  # eager
     watch.probe(0, 0)  # traces

@@ -604,6 +604,7 @@ def run(case: Case, probe_samples: int = 256) -> Outcome:
     model.compile(case.optimizer(), case.loss)
     watch = ktw.GradientWatch(
         (probe_x, probe_y),
+        probe_samples=None,
         every_n_steps=10,
         on_finding=lambda f: None,
         keep_records=None,

@@ -61,7 +61,10 @@ def run(case: Case, reducer_kwargs: dict | None):
     callbacks, watch, reducer = [], None, None
     if reducer_kwargs is not None:
         watch = ktw.GradientWatch(
-            (x[:256], y[:256]), every_n_steps=10, on_finding=lambda f: None
+            (x[:256], y[:256]),
+            probe_samples=None,
+            every_n_steps=10,
+            on_finding=lambda f: None,
         )
         reducer = ktw.AutoLRReducer(
             watch=watch, monitor="loss", patience=100, **reducer_kwargs

@@ -1,69 +1,56 @@
-"""What watching costs up front and per probe, next to Keras's own training
-steps, on real architectures (issue 15).
+"""What watching costs before training starts and per probe, next to Keras's
+own training steps, on every model of the real-model benchmark (issue 15).
 
-For each keras.applications family of the real-model benchmark
-(weights=None, 64x64 inputs or the family's minimum, a probe batch of 32 and
-training batches of 32, the issue's setting): the watch's
-setup as `fit` pays it before the first training step (build what fit would
-build, the layout, the construction checks and the probe batch's check, then
-the first probe, eager), the second probe (which traces the compiled
-function, once training is under way), a later probe; then Keras's first and
-a later `train_on_batch` on the same samples. One process, one model after
-the other, so the ratios compare like with like. Then the fixed setup of
-watching the small MLP of `overhead.py` against a 10-second fit.
+Each model runs in two fresh processes, so that neither pays for the other
+what TensorFlow does once per process and shape (creating oneDNN
+primitives, XLA-compiling Keras's grouped convolutions):
 
-Printed per model: seconds for each part, `setup/step` = setup over Keras's
-first step (trace and graph optimization included) and `probe/step` = a
-later probe over a later training step, both on 32 samples, so also per
-sample.
+- `keras`: Keras's first `train_on_batch` (trace, graph optimization and
+  first-op costs included: what training costs before it runs at speed
+  without the watch) and a later one;
+- `watched`: the watch's setup as `fit` pays it before the first step
+  (`set_model`: build what `fit` builds, the layout, the construction checks
+  and the check of the probe batch, which is the first probe itself, run
+  eagerly; then the first probe, which reuses it), Keras's first step after
+  it, the second probe (which traces the compiled function), a later probe
+  and a later step.
 
-On a machine with a GPU the same command measures the GPU: both the probe
-and Keras's step run on TensorFlow's default device.
+Both processes run one small TensorFlow operation first, so TensorFlow's own
+start-up is counted in neither. The setting is the issue's: CPU, training
+batches of 16, a probe of 32 samples, 64x64 images (or the family's
+minimum; the keras_hub and keras.io models take their own inputs).
+
+Printed per model: `setup/step` = the setup over Keras's first step alone
+(target: at most 0.5); `delay/step` = how much later the first training step
+ends with the watch than without it, over the same; `probe/step` = a later
+probe over a later step, per sample (target: at most 1). Then the fixed
+setup of watching the small MLP of `overhead.py` against a 10-second fit.
+
+On a machine with a GPU the same command measures the GPU: the probe and
+Keras's step both run on TensorFlow's default device.
 
     .venv/bin/python benchmarks/setup_cost.py [MODEL ...]
     .venv/bin/python benchmarks/setup_cost.py --breakdown [MODEL ...]
 
-With `--breakdown`: where a later probe's time goes, the compiled probe
-against its own gradient pass alone (the same stateless forward and
-backward, compiled the same way, without the reductions to statistics) and
-against a Keras training step, best of 7 calls each.
+MODEL is a name of the real-model benchmark (`app/VGG16`, `hub/Bert`,
+`io/unet`, ...). With `--breakdown`: where a later probe's time goes, the
+compiled probe against its own gradient pass alone (the same stateless
+forward and backward, compiled the same way, without the reductions to
+statistics) and against a Keras training step on as many samples, best of
+7 calls each, in one process.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-import keras_trainwatch as ktw  # noqa: E402
-from keras_trainwatch import _tf_compat  # noqa: E402
-from keras_trainwatch.probe.statistics import read  # noqa: E402
-
-# The issue's five first, then the rest of the real-model benchmark's
-# keras.applications families, with the input size it uses (64, or the
-# family's minimum).
-MODELS = {
-    "MobileNetV2": 64,
-    "ResNet50V2": 64,
-    "EfficientNetB0": 64,
-    "ConvNeXtTiny": 64,
-    "DenseNet121": 64,
-    "EfficientNetV2B0": 64,
-    "InceptionV3": 75,
-    "InceptionResNetV2": 75,
-    "MobileNet": 64,
-    "MobileNetV3Small": 64,
-    "NASNetMobile": 64,
-    "ResNet50": 64,
-    "VGG16": 64,
-    "Xception": 71,
-}
+TRAIN_BATCH, PROBE_BATCH = 16, 32
 
 
 def timed(function):
@@ -72,47 +59,147 @@ def timed(function):
     return time.perf_counter() - started
 
 
-def setup_and_probes(model, x, y):
-    """`(setup, second probe, later probe)` seconds, through the watch."""
-    watch = ktw.GradientWatch((x, y), loss_spike_z=None)
-    setup = timed(lambda: watch.set_model(model))
-    setup += timed(lambda: watch._run_probe())
-    second = timed(lambda: watch._run_probe())
-    later = min(timed(lambda: watch._run_probe()) for _ in range(3))
-    assert watch.probe.tracing_count == 1
-    return setup, second, later
+def healthy_models() -> dict:
+    import real_models
+
+    return {
+        case.name: case
+        for case in real_models.cases()
+        if case.label == real_models.HEALTHY
+    }
 
 
-def compiled_application(name, size):
-    """`(model, x, y)`: a compiled keras.applications model from scratch and
-    32 random samples for it."""
-    rng = np.random.default_rng(0)
-    x = rng.uniform(-1, 1, (32, size, size, 3)).astype("float32")
-    y = rng.integers(0, 10, 32)
-    model = getattr(keras.applications, name)(
-        weights=None, input_shape=(size, size, 3), classes=10
-    )
-    model.compile("adam", "sparse_categorical_crossentropy")
+def compiled_model(name, samples):
+    """`(model, x, y)`: the real-model benchmark's model `name`, compiled
+    with Adam and its loss, and `samples` samples of its data."""
+    import keras
+    import real_models
+
+    keras.utils.set_random_seed(0)
+    case = healthy_models()[name]
+    x, y = case.data(samples, 0)
+    model = case.build()
+    model.compile("adam", real_models._loss(case))
     return model, x, y
 
 
-def real_model(name, size):
-    model, x, y = compiled_application(name, size)
-    setup, second, later = setup_and_probes(model, x, y)
-    keras_first = timed(lambda: model.train_on_batch(x, y))
-    keras_later = min(
-        timed(lambda: model.train_on_batch(x, y)) for _ in range(3)
+def first(data, n):
+    import keras
+
+    return keras.tree.map_structure(lambda a: a[:n], data)
+
+
+def keras_alone(name):
+    model, x, y = compiled_model(name, TRAIN_BATCH)
+    return {
+        "first_step": timed(lambda: model.train_on_batch(x, y)),
+        "later_step": min(
+            timed(lambda: model.train_on_batch(x, y)) for _ in range(3)
+        ),
+    }
+
+
+def watched(name):
+    import keras_trainwatch as ktw
+
+    model, x, y = compiled_model(name, PROBE_BATCH)
+    xs, ys = first(x, TRAIN_BATCH), y[:TRAIN_BATCH]
+    watch = ktw.GradientWatch(
+        (x, y), probe_samples=PROBE_BATCH, loss_spike_z=None
+    )
+    setup = timed(lambda: watch.set_model(model))
+    setup += timed(watch._run_probe)
+    first_step = timed(lambda: model.train_on_batch(xs, ys))
+    second_probe = timed(watch._run_probe)
+    later_probe = min(timed(watch._run_probe) for _ in range(3))
+    later_step = min(
+        timed(lambda: model.train_on_batch(xs, ys)) for _ in range(3)
+    )
+    assert watch.probe.tracing_count == 1
+    return {
+        "setup": setup,
+        "first_step": first_step,
+        "second_probe": second_probe,
+        "later_probe": later_probe,
+        "later_step": later_step,
+    }
+
+
+def small_mlp():
+    """The watch's fixed setup on overhead.py's MLP (probe of 256)."""
+    import keras
+    import numpy as np
+
+    import keras_trainwatch as ktw
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 784)).astype("float32")
+    y = rng.integers(0, 10, 256)
+    model = keras.Sequential(
+        [
+            keras.Input((784,)),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile("adam", "sparse_categorical_crossentropy")
+    watch = ktw.GradientWatch((x, y), probe_samples=None, loss_spike_z=None)
+    setup = timed(lambda: watch.set_model(model))
+    setup += timed(watch._run_probe)
+    second = timed(watch._run_probe)
+    later = min(timed(watch._run_probe) for _ in range(3))
+    return {"setup": setup, "second_probe": second, "later_probe": later}
+
+
+CHILDREN = {"keras": keras_alone, "watched": watched, "mlp": small_mlp}
+
+
+def child(kind, name=None):
+    """Runs one measurement in this (fresh) process and prints it as JSON."""
+    import tensorflow as tf
+
+    (tf.constant(1.0) + 1.0).numpy()  # TensorFlow's start-up, not counted
+    result = CHILDREN[kind](name) if name else CHILDREN[kind]()
+    print(json.dumps(result), flush=True)
+
+
+def in_fresh_process(*args):
+    output = subprocess.run(
+        [sys.executable, __file__, "--child", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def row(name):
+    alone = in_fresh_process("keras", name)
+    watch = in_fresh_process("watched", name)
+    delay = watch["setup"] + watch["first_step"] - alone["first_step"]
+    # Both later figures from the watched process: one run, warm.
+    per_sample = (watch["later_probe"] / PROBE_BATCH) / (
+        watch["later_step"] / TRAIN_BATCH
     )
     print(
-        f"| {name} | {setup:.2f} | {second:.2f} | {later:.3f} | "
-        f"{keras_first:.2f} | {keras_later:.3f} | {setup / keras_first:.2f} | "
-        f"{later / keras_later:.2f} |",
+        f"| {name} | {watch['setup']:.2f} | {alone['first_step']:.2f} | "
+        f"{watch['first_step']:.2f} | {watch['second_probe']:.2f} | "
+        f"{watch['later_probe']:.3f} | {watch['later_step']:.3f} | "
+        f"{watch['setup'] / alone['first_step']:.2f} | "
+        f"{delay / alone['first_step']:.2f} | {per_sample:.2f} |",
         flush=True,
     )
 
 
-def breakdown(name, size):
-    model, x, y = compiled_application(name, size)
+def breakdown(name):
+    import tensorflow as tf
+
+    import keras_trainwatch as ktw
+    from keras_trainwatch import _tf_compat
+    from keras_trainwatch.probe.statistics import read
+
+    model, x, y = compiled_model(name, PROBE_BATCH)
     watch = ktw.GradientWatch((x, y), loss_spike_z=None)
     watch.set_model(model)
     probe = watch.probe
@@ -141,47 +228,34 @@ def breakdown(name, size):
     )
 
 
-def small_mlp():
-    """The watch's fixed setup on overhead.py's MLP, against a 10-s fit."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(256, 784)).astype("float32")
-    y = rng.integers(0, 10, 256)
-    model = keras.Sequential(
-        [
-            keras.Input((784,)),
-            keras.layers.Dense(256, activation="relu"),
-            keras.layers.Dense(256, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile("adam", "sparse_categorical_crossentropy")
-    setup, second, later = setup_and_probes(model, x, y)
-    print(
-        f"\nsmall MLP (784-256-256-10, probe of 256): setup {setup * 1e3:.0f} "
-        f"ms = {setup / 10:.2%} of a 10-second fit; second probe (trace) "
-        f"{second * 1e3:.0f} ms, later probes {later * 1e3:.1f} ms"
-    )
-
-
-def main(names):
-    keras.utils.set_random_seed(0)
-    if names and names[0] == "--breakdown":
+def main(args):
+    if args and args[0] == "--child":
+        child(*args[1:])
+        return
+    if args and args[0] == "--breakdown":
         print(
             "| model | probe (s) | its gradient pass alone (s) | Keras step (s) "
             "| probe/pass | pass/step |\n|---|---|---|---|---|---|"
         )
-        for name in names[1:] or list(MODELS):
-            breakdown(name, MODELS.get(name, 64))
+        for name in args[1:] or list(healthy_models()):
+            breakdown(name)
         return
     print(
-        "| model | watch setup (s) | 2nd probe, traced (s) | later probe (s) "
-        "| Keras 1st step (s) | Keras later step (s) | setup/step "
-        "| probe/step |\n|---|---|---|---|---|---|---|---|"
+        "| model | watch setup (s) | Keras 1st step alone (s) | Keras 1st "
+        "step after setup (s) | 2nd probe, traced (s) | later probe (s) | "
+        "Keras later step (s) | setup/step | delay/step | probe/step per "
+        "sample |\n|---|---|---|---|---|---|---|---|---|---|"
     )
-    for name in names:
-        real_model(name, MODELS.get(name, 64))
-    small_mlp()
+    for name in args or list(healthy_models()):
+        row(name)
+    mlp = in_fresh_process("mlp")
+    print(
+        f"\nsmall MLP (784-256-256-10, probe of 256): setup "
+        f"{mlp['setup'] * 1e3:.0f} ms = {mlp['setup'] / 10:.2%} of a "
+        f"10-second fit; second probe (trace) {mlp['second_probe'] * 1e3:.0f} "
+        f"ms, later probes {mlp['later_probe'] * 1e3:.1f} ms"
+    )
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or list(MODELS))
+    main(sys.argv[1:])

@@ -106,13 +106,17 @@ class GradientWatch(keras.callbacks.Callback):
             batch is taken once, at construction), a
             `keras.utils.PyDataset` (its batch 0) or a generator (its next
             batch, consumed: do not pass the training generator itself).
-            32 to 64 samples are enough for the statistics (the real-model
-            benchmark probes with 32, the pathology suite finds the same with
-            64 as with 256), and a probe costs about one training step per
-            sample, so on a large model 64 samples cost about two training
-            steps of batch 32. Note that taking a batch from a `tf.data.Dataset` that
+            Note that taking a batch from a `tf.data.Dataset` that
             reshuffles each iteration advances its shuffle seed: to keep
             training bitwise reproducible, pass arrays or a separate dataset.
+        probe_samples: The most samples a probe measures: an integer >= 1
+            (default 64) or `None` for all of `probe_data`. From a larger
+            `probe_data` that many are taken, spread evenly over it (so a
+            whole validation set can be passed). A probe costs about one
+            training step per sample, so 64 samples cost about two training
+            steps of batch 32; 32 to 64 are enough for the statistics (the
+            real-model benchmark probes with 32, the pathology suite finds
+            the same with 64 as with 256).
         every_n_steps: `None` (default) to probe at the end of every epoch,
             or an integer >= 1 to probe every that many training steps
             instead, right after the step (the watch wraps the model's
@@ -170,6 +174,7 @@ class GradientWatch(keras.callbacks.Callback):
         self,
         probe_data: Any,
         *,
+        probe_samples: int | None = 64,
         every_n_steps: int | None = None,
         log_dir: str | os.PathLike | None = None,
         vanishing_ratio: float = 1e-3,
@@ -228,7 +233,12 @@ class GradientWatch(keras.callbacks.Callback):
         self._model_checks: ModelChecks | None = None
         self._cause_linker = CauseLinker()
         self._step_losses = StepLossReader()
-        self.probe_batch = ProbeBatch.from_data(probe_data)
+        self.probe_samples = optional_positive_int(
+            "probe_samples", probe_samples
+        )
+        self.probe_batch = ProbeBatch.from_data(probe_data).at_most(
+            self.probe_samples
+        )
         self.log_dir = None if log_dir is None else os.fspath(log_dir)
         self._summary_writer: ProbeSummaryWriter | None = None
         self.run_folder = ""

@@ -26,6 +26,7 @@ CE = "sparse_categorical_crossentropy"
 
 
 def quiet_watch(x, y, **kwargs):
+    kwargs.setdefault("probe_samples", None)  # compared on all the samples
     return ktw.GradientWatch((x, y), on_finding=lambda f: None, **kwargs)
 
 
@@ -301,7 +302,7 @@ def test_a_watched_fit_on_raw_tabular_features_names_the_scale():
 
 def test_probe_batch_scales():
     x, y = tabular(3.0)
-    batch = ktw.GradientWatch((x, y)).probe_batch
+    batch = ktw.GradientWatch((x, y), probe_samples=None).probe_batch
     assert batch.input_scale == pytest.approx(
         float(np.sqrt(np.mean(x.astype("float64") ** 2)))
     )

@@ -28,7 +28,9 @@ def probed(digits, optimizer, loss_weight=1.0):
         optimizer, "sparse_categorical_crossentropy", loss_weights=loss_weight
     )
     watch = ktw.GradientWatch(
-        (digits[0][:256], digits[1][:256]), on_finding=lambda f: None
+        (digits[0][:256], digits[1][:256]),
+        probe_samples=None,
+        on_finding=lambda f: None,
     )
     watch.set_model(model)
     watch.on_train_begin()
@@ -74,7 +76,9 @@ def test_mixed_bfloat16_healthy_training_has_no_finding(digits, policy):
     policy("mixed_bfloat16")
     model = mlp(depth=3)
     model.compile("adam", "sparse_categorical_crossentropy")
-    watch = ktw.GradientWatch((digits[0][:256], digits[1][:256]))
+    watch = ktw.GradientWatch(
+        (digits[0][:256], digits[1][:256]), probe_samples=None
+    )
     history = model.fit(
         *digits, epochs=2, batch_size=64, verbose=0, callbacks=[watch]
     )
@@ -88,7 +92,9 @@ def test_mixed_float16_pathology_is_still_caught(digits, policy):
     model = mlp(depth=3, bias={1: -20.0})
     model.compile("adam", "sparse_categorical_crossentropy")
     watch = ktw.GradientWatch(
-        (digits[0][:256], digits[1][:256]), on_finding=lambda f: None
+        (digits[0][:256], digits[1][:256]),
+        probe_samples=None,
+        on_finding=lambda f: None,
     )
     model.fit(*digits, epochs=1, batch_size=64, verbose=0, callbacks=[watch])
     assert ("dead_relu", "hidden_1") in [
@@ -106,6 +112,7 @@ def test_jit_compiled_model_with_steps_per_execution(digits):
     )
     watch = ktw.GradientWatch(
         (digits[0][:256], digits[1][:256]),
+        probe_samples=None,
         every_n_steps=6,
         on_finding=lambda f: None,
     )

@@ -265,11 +265,96 @@ def test_masked_sequences_are_not_compared():
     assert record.time_gradients[0].steps is None
 
 
+def counting_eager_probes(probe):
+    calls = []
+    eager = probe._eager
+    probe._eager = lambda: calls.append(1) or eager()
+    return calls
+
+
+def test_the_check_at_set_model_is_the_first_probe_while_weights_stay(digits):
+    x, y = digits[0][:64], digits[1][:64]
+    model = regularized_model()
+    probe = GradientProbe(model, ProbeBatch.from_data((x, y)))
+    eager_runs = counting_eager_probes(probe)
+    probe.validate()
+    record = probe(0, 0)
+    assert len(eager_runs) == 1 and probe.tracing_count == 0
+    again = GradientProbe(model, ProbeBatch.from_data((x, y)))(0, 0)
+    for kept, fresh in zip(record.layers, again.layers):
+        assert kept.grad_norm == pytest.approx(fresh.grad_norm, rel=1e-5)
+
+
+def test_weights_changed_after_the_check_are_probed_again(digits):
+    x, y = digits[0][:64], digits[1][:64]
+    model = regularized_model()
+    probe = GradientProbe(model, ProbeBatch.from_data((x, y)))
+    eager_runs = counting_eager_probes(probe)
+    probe.validate()
+    checked = [v.numpy() for v in model.trainable_variables]
+    # A training step updates the variables in place; the values held by
+    # the check must stay those it measured, or the change would go unseen.
+    model.train_on_batch(x, y)
+    kept = [w.numpy() for w in probe._early.weights]
+    for before, held in zip(checked, kept):
+        np.testing.assert_array_equal(before, held)
+    record = probe(0, 1)
+    assert len(eager_runs) == 2 and probe.tracing_count == 0
+    d1 = next(layer for layer in record.layers if layer.name == "d1")
+    now = [w.astype("float64") for w in model.get_layer("d1").get_weights()]
+    assert d1.weight_norm == pytest.approx(
+        np.sqrt(sum(np.sum(w**2) for w in now)), rel=1e-5
+    )
+
+
+def test_the_eager_probe_keeps_tensorflows_retracing_warnings_to_itself(
+    caplog,
+):
+    # Keras runs each grouped convolution through a new XLA-compiled
+    # tf.function per eager call; six of them make TensorFlow warn.
+    model = keras.Sequential(
+        [keras.Input((8, 8, 4))]
+        + [
+            keras.layers.Conv2D(4, 3, padding="same", groups=2)
+            for _ in range(6)
+        ]
+        + [keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)]
+    )
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
+    x = np.random.default_rng(0).normal(size=(8, 8, 8, 4)).astype("float32")
+    probe = GradientProbe(model, ProbeBatch.from_data((x, np.arange(8) % 3)))
+    with caplog.at_level("WARNING", logger="tensorflow"):
+        probe.validate()
+        record = probe(0, 0)
+    assert record.all_finite
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]
+
+
+def test_only_this_threads_retracing_warnings_are_dropped(caplog):
+    import threading
+
+    from keras_trainwatch.probe.probe import _quiet_eager_retracing
+
+    message = "6 out of the last 6 calls to f triggered tf.function retracing"
+    with caplog.at_level("WARNING", logger="tensorflow"):
+        with _quiet_eager_retracing():
+            tf.get_logger().warning(message)
+            tf.get_logger().warning("another warning")
+            other = threading.Thread(
+                target=lambda: tf.get_logger().warning(message)
+            )
+            other.start()
+            other.join()
+        tf.get_logger().warning(message)
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["another warning", message, message]
+
+
 def test_the_first_probe_runs_eagerly_and_the_second_traces(digits):
     x, y = digits[0][:64], digits[1][:64]
     model = regularized_model()
     probe = GradientProbe(model, ProbeBatch.from_data((x, y)))
-    probe.validate()  # a one-sample eager pass: no trace
+    probe.validate()  # the first probe, eager: no trace
     first = probe(0, 0)
     assert probe.tracing_count == 0
     second = probe(0, 0)

@@ -105,7 +105,9 @@ def test_too_high_learning_rate_kills_relus_and_is_caught_at_the_next_probe(
         max(dead_fraction(model, f"hidden_{i}", x[:256]) for i in range(3))
         < 0.5
     )
-    watch = ktw.GradientWatch((x[:256], y[:256]), on_finding=lambda f: None)
+    watch = ktw.GradientWatch(
+        (x[:256], y[:256]), probe_samples=None, on_finding=lambda f: None
+    )
     measured = DeadFractionLog([f"hidden_{i}" for i in range(3)], x[:256])
     model.fit(
         x, y, epochs=4, batch_size=32, verbose=0, callbacks=[watch, measured]
@@ -361,8 +363,27 @@ def test_dataset_probe_data(digits):
     model = compiled(mlp(depth=2))
     watch = ktw.GradientWatch(dataset)
     fit(model, digits, watch, epochs=1)
-    assert watch.probe_batch.size == 100
+    # 64 (`probe_samples`) of the first batch's 100, spread evenly over it.
+    assert watch.probe_batch.size == 64
+    np.testing.assert_array_equal(
+        watch.probe_batch.y.numpy()[[0, -1]], digits[1][[0, 99]]
+    )
     assert len(watch.records) == 2
+
+
+def test_probe_samples_spread_over_sorted_data_and_none_keeps_all():
+    x = np.arange(1000, dtype="float32")[:, None]
+    y = np.repeat(np.arange(10), 100)  # sorted by class
+    batch = ktw.GradientWatch((x, y), probe_samples=20).probe_batch
+    assert batch.size == 20
+    taken = batch.x.numpy()[:, 0]
+    assert taken[0] == 0 and taken[-1] == 999
+    assert np.all(np.diff(taken) > 0)
+    assert set(batch.y.numpy()) == set(range(10))
+    assert (
+        ktw.GradientWatch((x, y), probe_samples=None).probe_batch.size == 1000
+    )
+    assert ktw.GradientWatch((x[:30], y[:30])).probe_batch.size == 30
 
 
 # --- Watching does not change training --------------------------------------
@@ -555,6 +576,8 @@ def test_bad_every_n_steps(bad):
         ({"loss_patience": 1}, "loss_patience"),
         ({"loss_spike_z": -2.0}, "loss_spike_z"),
         ({"on_finding": "shout"}, "on_finding"),
+        ({"probe_samples": 0}, "probe_samples"),
+        ({"probe_samples": 2.5}, "probe_samples"),
     ],
 )
 def test_bad_thresholds_and_modes_fail_at_construction(kwargs, argument):

@@ -101,6 +101,28 @@ class ProbeBatch:
         batch._check_sizes()
         return batch
 
+    def at_most(self, samples: int | None) -> ProbeBatch:
+        """This batch, or `samples` of its samples spread evenly over it
+        (first and last included) when it holds more: data sorted by class
+        or by time keeps its range.
+
+        Args:
+            samples: `None` (keep all) or an integer >= 1.
+        """
+        if samples is None or self.size <= samples:
+            return self
+        indices = tf.constant(
+            np.linspace(0, self.size - 1, samples).round().astype("int64")
+        )
+
+        def take(structure):
+            return keras.tree.map_structure(
+                lambda t: None if t is None else tf.gather(t, indices),
+                structure,
+            )
+
+        return ProbeBatch(take(self.x), take(self.y), take(self.sample_weight))
+
     def split(self, strategy: tf.distribute.Strategy) -> tuple:
         """`(x, y, sample_weight)` ready for `strategy.run`: with one
         replica, the tensors; with several, an equal slice per replica

@@ -10,18 +10,25 @@ What the first probe costs is paid before the first training step, so it is
 kept small: the compiled function skips Grappler's graph rewriting (the
 larger half of its first call, with no gain for the probe), and on a single
 replica the first probe runs the same code eagerly, tracing the function at
-the second probe, once training is under way (`benchmarks/setup_cost.py`).
+the second probe, once training is under way. That eager probe is also the
+check of the probe batch at `set_model`: its statistics stand as the first
+probe when the weights are still the ones it measured
+(`benchmarks/setup_cost.py`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+from typing import NamedTuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_trainwatch import _tf_compat
+from keras_trainwatch._host import to_numpy
 from keras_trainwatch.probe.batch import ProbeBatch
 from keras_trainwatch.probe.gradient_pass import GradientPass
 from keras_trainwatch.probe.layout import ModelLayout
@@ -40,7 +47,8 @@ class GradientProbe:
     """Measures per-layer gradient statistics of a model on a fixed batch.
 
     The work is one `tf.function`, traced once and reused for every probe.
-    On a single replica the first probe runs the same code eagerly and the
+    On a single replica the first probe runs the same code eagerly (in
+    `validate()`, kept until the first call while the weights stay) and the
     function is traced at the second (a run probed once pays no trace);
     under a multi-replica strategy it is traced by `validate()`.
 
@@ -81,6 +89,7 @@ class GradientProbe:
         self._calls = 0
         self._traced = False
         self.eager_first = self._replicas == 1
+        self._early: _EarlyProbe | None = None
 
         # Without autograph: converting the call stack costs more than a
         # second at the first trace, and buys nothing, since Keras layer code
@@ -120,16 +129,22 @@ class GradientProbe:
         self._traced = True
 
     def validate(self) -> None:
-        """Fails now if the batch does not fit the model: on one replica by
-        an eager gradient pass over the batch's first sample (cheap next to
-        a trace), under a multi-replica strategy by tracing the function."""
-        if not self.eager_first:
-            self.trace()
-            return
-        first_sample = keras.tree.map_structure(
-            lambda t: None if t is None else t[:1], self._batch
-        )
-        self._find_connected(self._gradient_pass(*first_sample))
+        """Fails now if the batch does not fit the model.
+
+        On one replica this runs the first probe itself, eagerly, and keeps
+        its statistics with the weights they were measured on: the first
+        call reuses them while the weights are unchanged (in
+        `fit`, `set_model` comes just before the first probe; a callback
+        that restores a backup in between changes them, and the probe runs
+        again). Under a multi-replica strategy it traces the function.
+        """
+        if self.eager_first:
+            weights = self._weights_now()
+            values = self._eager_or_none()
+            if values is not None:
+                self._early = _EarlyProbe(values, weights)
+                return
+        self.trace()
 
     def __call__(self, epoch: int, step: int) -> ProbeRecord:
         """Runs one probe.
@@ -142,17 +157,12 @@ class GradientProbe:
             A `ProbeRecord`.
         """
         values = None
-        if self._calls == 0 and self.eager_first:
-            try:
-                values = self._eager()
-            except tf.errors.ResourceExhaustedError:
-                # Eager execution keeps more intermediate tensors alive than
-                # the compiled graph: on a device near its memory limit,
-                # the compiled probe may still fit.
-                _LOG.info(
-                    "GradientWatch: the eager first probe ran out of memory; "
-                    "probing with the compiled function instead."
-                )
+        early, self._early = self._early, None
+        if self._calls == 0 and early is not None:
+            if self._weights_unchanged(early.weights):
+                values = early.values
+        if values is None and self._calls == 0 and self.eager_first:
+            values = self._eager_or_none()
         if values is None:
             values = self._compiled()
         self._calls += 1
@@ -167,8 +177,38 @@ class GradientProbe:
             target_scale=self._target_scale,
         )
 
+    def _eager_or_none(self) -> ProbeStatistics | None:
+        """The statistics computed eagerly, or `None` when that ran out of
+        device memory."""
+        try:
+            with _quiet_eager_retracing():
+                return self._eager()
+        except tf.errors.ResourceExhaustedError:
+            # Eager execution keeps more intermediate tensors alive than the
+            # compiled graph: on a device near its memory limit, the
+            # compiled probe may still fit.
+            _LOG.info(
+                "GradientWatch: the eager first probe ran out of memory; "
+                "probing with the compiled function instead."
+            )
+            self.eager_first = False
+            return None
+
     def _eager(self) -> ProbeStatistics:
         return read(self._statistics(*self._batch))
+
+    def _weights_now(self) -> list:
+        """The trainable variables' current values. Held, they keep the
+        buffers they read: TensorFlow copies a variable's buffer before an
+        in-place update while a read of it is alive."""
+        return [tf.identity(v.value) for v in self.layout.variables]
+
+    def _weights_unchanged(self, weights: list) -> bool:
+        unchanged = [
+            tf.reduce_all(tf.equal(before, v.value))
+            for before, v in zip(weights, self.layout.variables)
+        ]
+        return bool(to_numpy(tf.reduce_all(tf.stack(unchanged))))
 
     def _compiled(self) -> ProbeStatistics:
         if not self._traced:
@@ -227,3 +267,41 @@ class GradientProbe:
                 "loss and are not watched: %s",
                 ", ".join(missing),
             )
+
+
+class _EarlyProbe(NamedTuple):
+    """The eager probe run by `validate`, kept for the first call."""
+
+    values: ProbeStatistics
+    weights: list
+
+
+class _RetracingFromThisThread(logging.Filter):
+    def __init__(self):
+        super().__init__()
+        self._thread = threading.get_ident()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.thread == self._thread
+            and "triggered tf.function retracing" in record.getMessage()
+        )
+
+
+@contextlib.contextmanager
+def _quiet_eager_retracing():
+    """Drops TensorFlow's retracing warnings raised on this thread.
+
+    Run eagerly, Keras's TensorFlow backend wraps each grouped convolution
+    (ConvNeXt's depthwise 7x7, for one) in a new XLA-compiled `tf.function`
+    per call, and TensorFlow warns of retracing after five: a warning about
+    Keras's internals, caused by the watch, that users cannot act on. Their
+    own code's warnings, on other threads or outside the eager probe, pass.
+    """
+    logger = tf.get_logger()
+    quiet = _RetracingFromThisThread()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)

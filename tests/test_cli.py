@@ -6,7 +6,8 @@ import sys
 import pytest
 
 from keras_trainwatch.cli.main import main
-from keras_trainwatch.cli.demo import SCENARIOS, run_demo
+from keras_trainwatch.cli.demo import SCENARIOS, RunResult, run_demo, summary
+from keras_trainwatch.findings import Finding
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,30 @@ def test_demo_catches_each_broken_network_and_prints_a_summary(demo_logs):
             assert {
                 p.name for p in (log_dir / scenario / variant).iterdir()
             } >= {"train", "validation", "gradient_watch"}
+
+
+def test_the_summary_spells_out_every_kind_found():
+    kinds = ("dead_relu", "loss_not_improving", "vanishing_gradients")
+    findings = tuple(
+        Finding(kind, "dense", 0, 0, 1.0, 0.5, "message") for kind in kinds
+    )
+    results = [
+        RunResult("learning_rate", "broken", findings, 2.309, 0.098, "a"),
+        RunResult("learning_rate", "fixed", (), 0.298, 0.894, "b"),
+    ]
+    lines = summary(results).splitlines()
+    assert lines[3].split() == [
+        "learning_rate",
+        "broken",
+        "3:",
+        "dead_relu,",
+        "loss_not_improving,",
+        "vanishing_gradients",
+        "2.309",
+        "9.8%",
+    ]
+    # The columns stay aligned.
+    assert lines[2].index("loss") < lines[3].index("2.309") + 5
 
 
 def test_report_prints_findings_per_run_and_plots(demo_logs, capsys, tmp_path):

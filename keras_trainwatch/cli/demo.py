@@ -270,19 +270,24 @@ def installed_command(name: str) -> str:
 def summary(results, scenarios=SCENARIOS) -> str:
     """The side-by-side table of the demo's runs."""
     remedies = {s.name: s.remedy for s in scenarios}
+    found = [
+        f"{len(r.findings)}: {', '.join(sorted({f.kind for f in r.findings}))}"
+        if r.findings
+        else "none"
+        for r in results
+    ]
+    # As wide as the longest list of kinds: a cut name would read as another.
+    width = max(len("findings"), *map(len, found)) + 2
     lines = [
         "",
         "Summary (test set):",
-        f"  {'scenario':<14}{'run':<8}{'findings':<36}{'loss':>8}{'accuracy':>10}",
+        f"  {'scenario':<14}{'run':<8}{'findings':<{width}}{'loss':>6}"
+        f"{'accuracy':>10}",
     ]
-    for result in results:
-        kinds = sorted({f.kind for f in result.findings})
-        found = (
-            f"{len(result.findings)}: {', '.join(kinds)}" if kinds else "none"
-        )
+    for result, kinds in zip(results, found):
         lines.append(
-            f"  {result.scenario:<14}{result.variant:<8}{found[:35]:<36}"
-            f"{result.test_loss:>8.3f}{result.test_accuracy:>10.1%}"
+            f"  {result.scenario:<14}{result.variant:<8}{kinds:<{width}}"
+            f"{result.test_loss:>6.3f}{result.test_accuracy:>10.1%}"
         )
         if result.variant == "fixed":
             lines.append(f"  {'':<14}remedy: {remedies[result.scenario]}")

@@ -9,7 +9,7 @@ primitives, XLA-compiling Keras's grouped convolutions):
   first-op costs included: what training costs before it runs at speed
   without the watch) and a later one;
 - `watched`: the watch's setup as `fit` pays it before the first step
-  (`set_model`: build what `fit` builds, the layout, the construction checks
+  (constructing it, `set_model`: build what `fit` builds, the layout, the construction checks
   and the check of the probe batch, which is the first probe itself, run
   eagerly; then the first probe, which reuses it), Keras's first step after
   it, the second probe (which traces the compiled function), a later probe
@@ -25,7 +25,10 @@ minimum; the keras_hub and keras.io models take their own inputs).
 Printed per model: `setup/step` = the setup over Keras's first step alone
 (target: at most 0.5); `delay/step` = how much later the first training step
 ends with the watch than without it, over the same; `probe/step` = a later
-probe over a later step, per sample (target: at most 1). Then the fixed
+probe over a later step, per sample (target: at most 1); `bare/step` = the
+first eager forward and backward pass of the bare model on the probe's
+samples, measured in a third fresh process (no watch code), over Keras's
+first step: the least any first probe of those samples costs. Then the fixed
 setup of watching the small MLP of `overhead.py` against a 10-second fit.
 
 On a machine with a GPU the same command measures the GPU: the probe and
@@ -101,16 +104,36 @@ def keras_alone(name):
     }
 
 
+def bare_pass(name):
+    """The first eager forward and backward pass of the bare model on the
+    probe batch (its own loss, `tf.GradientTape`, no watch code): what any
+    first probe of these samples costs at least."""
+    import tensorflow as tf
+
+    model, x, y = compiled_model(name, PROBE_BATCH)
+
+    def forward_and_backward():
+        with tf.GradientTape() as tape:
+            loss = model.compute_loss(x, y, model(x, training=True))
+        for gradient in tape.gradient(loss, model.trainable_variables):
+            if gradient is not None:
+                gradient.numpy()
+
+    return {"first_pass": timed(forward_and_backward)}
+
+
 def watched(name):
     import keras_trainwatch as ktw
 
     model, x, y = compiled_model(name, PROBE_BATCH)
     xs, ys = first(x, TRAIN_BATCH), y[:TRAIN_BATCH]
+    started = time.perf_counter()
     watch = ktw.GradientWatch(
         (x, y), probe_samples=PROBE_BATCH, loss_spike_z=None
     )
-    setup = timed(lambda: watch.set_model(model))
-    setup += timed(watch._run_probe)
+    watch.set_model(model)
+    watch._run_probe()
+    setup = time.perf_counter() - started
     first_step = timed(lambda: model.train_on_batch(xs, ys))
     second_probe = timed(watch._run_probe)
     later_probe = min(timed(watch._run_probe) for _ in range(3))
@@ -146,24 +169,34 @@ def small_mlp():
         ]
     )
     model.compile("adam", "sparse_categorical_crossentropy")
+    started = time.perf_counter()
     watch = ktw.GradientWatch((x, y), probe_samples=None, loss_spike_z=None)
-    setup = timed(lambda: watch.set_model(model))
-    setup += timed(watch._run_probe)
+    watch.set_model(model)
+    watch._run_probe()
+    setup = time.perf_counter() - started
     second = timed(watch._run_probe)
     later = min(timed(watch._run_probe) for _ in range(3))
     return {"setup": setup, "second_probe": second, "later_probe": later}
 
 
-CHILDREN = {"keras": keras_alone, "watched": watched, "mlp": small_mlp}
+CHILDREN = {
+    "keras": keras_alone,
+    "bare": bare_pass,
+    "watched": watched,
+    "mlp": small_mlp,
+}
 
 
 def start_up():
-    """What any process pays once, whoever comes first: TensorFlow's and
-    Keras's start-up, the first compiled training step and the first eager
-    gradient of a tiny convolutional model. Not counted for either side."""
+    """What any process pays once, whoever comes first: importing
+    TensorFlow, Keras and this package, the first compiled training step and
+    the first eager gradient of a tiny convolutional model. Not counted for
+    either side."""
     import keras
     import numpy as np
     import tensorflow as tf
+
+    import keras_trainwatch.watch  # noqa: F401 -- imported once, like keras
 
     tiny = keras.Sequential(
         [
@@ -200,6 +233,7 @@ def in_fresh_process(*args):
 
 def row(name):
     alone = in_fresh_process("keras", name)
+    bare = in_fresh_process("bare", name)
     watch = in_fresh_process("watched", name)
     delay = watch["setup"] + watch["first_step"] - alone["first_step"]
     # Both later figures from the watched process: one run, warm.
@@ -211,7 +245,9 @@ def row(name):
         f"{watch['first_step']:.2f} | {watch['second_probe']:.2f} | "
         f"{watch['later_probe']:.3f} | {watch['later_step']:.3f} | "
         f"{watch['setup'] / alone['first_step']:.2f} | "
-        f"{delay / alone['first_step']:.2f} | {per_sample:.2f} |",
+        f"{delay / alone['first_step']:.2f} | {per_sample:.2f} | "
+        f"{bare['first_pass']:.2f} | "
+        f"{bare['first_pass'] / alone['first_step']:.2f} |",
         flush=True,
     )
 
@@ -268,7 +304,8 @@ def main(args):
         "| model | watch setup (s) | Keras 1st step alone (s) | Keras 1st "
         "step after setup (s) | 2nd probe, traced (s) | later probe (s) | "
         "Keras later step (s) | setup/step | delay/step | probe/step per "
-        "sample |\n|---|---|---|---|---|---|---|---|---|---|"
+        "sample | bare pass, 1st (s) | bare/step |"
+        "\n|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
     for name in args or list(healthy_models()):
         row(name)

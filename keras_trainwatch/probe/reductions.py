@@ -4,6 +4,7 @@ summed over the replicas (`all_reduce`) before they are reduced further."""
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -39,11 +40,17 @@ def gradient_and_weight(grad, weight, replicas):
 
 
 def l2_norm(tensor):
-    """L2 norm that does not overflow float32 for large finite entries."""
+    """L2 norm that does not overflow float32 for large finite entries (nor
+    underflow for tiny ones): computed on the tensor over its largest
+    magnitude, then scaled back."""
     tensor = tf.cast(tensor, tf.float32)
-    largest = tf.reduce_max(tf.abs(tensor))
-    safe = tf.where(largest > 0, largest, tf.ones_like(largest))
-    return safe * tf.norm(tensor / safe)
+    # At least the smallest normal float, so that all zeros give 0 (not
+    # 0/0); NaN and inf propagate to the norm as they would without scaling.
+    largest = tf.maximum(tf.reduce_max(tf.abs(tensor)), _SMALLEST_NORMAL)
+    return largest * tf.math.reduce_euclidean_norm(tensor / largest)
+
+
+_SMALLEST_NORMAL = float(np.finfo(np.float32).tiny)
 
 
 def nonfinite_count(tensor):

@@ -37,8 +37,8 @@ Keras's step both run on TensorFlow's default device.
     .venv/bin/python benchmarks/setup_cost.py [MODEL ...]
     .venv/bin/python benchmarks/setup_cost.py --breakdown [MODEL ...]
 
-MODEL is a name of the real-model benchmark (`app/VGG16`, `hub/Bert`,
-`io/unet`, ...). With `--breakdown`: where a later probe's time goes, the
+MODEL is a name of the real-model benchmark (`app/VGG16` or `VGG16`,
+`hub/Bert`, `io/unet`, ...). With `--breakdown`: where a later probe's time goes, the
 compiled probe against its own gradient pass alone (the same stateless
 forward and backward, compiled the same way, without the reductions to
 statistics) and against a Keras training step on as many samples, best of
@@ -81,7 +81,8 @@ def compiled_model(name, samples):
     import real_models
 
     keras.utils.set_random_seed(0)
-    case = healthy_models()[name]
+    models = healthy_models()
+    case = models.get(name) or models[f"app/{name}"]
     x, y = case.data(samples, 0)
     model = case.build()
     model.compile("adam", real_models._loss(case))

@@ -24,6 +24,8 @@ from keras_trainwatch.reducer import AutoLRReducer
 from keras_trainwatch.watch import GradientWatch
 
 TRAIN_SIZE = 1400
+# Probe data offered to the watch, which probes 64 of these samples (its
+# `probe_samples` default), spread evenly over them.
 PROBE_SIZE = 256
 
 

@@ -277,6 +277,9 @@ class _EarlyProbe(NamedTuple):
 
 
 class _RetracingFromThisThread(logging.Filter):
+    """Rejects TensorFlow's retracing warnings logged on the thread that
+    made the filter."""
+
     def __init__(self):
         super().__init__()
         self._thread = threading.get_ident()

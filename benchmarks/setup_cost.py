@@ -36,13 +36,17 @@ Keras's step both run on TensorFlow's default device.
 
     .venv/bin/python benchmarks/setup_cost.py [MODEL ...]
     .venv/bin/python benchmarks/setup_cost.py --breakdown [MODEL ...]
+    .venv/bin/python benchmarks/setup_cost.py --parts MODEL [MODEL ...]
 
 MODEL is a name of the real-model benchmark (`app/VGG16` or `VGG16`,
 `hub/Bert`, `io/unet`, ...). With `--breakdown`: where a later probe's time goes, the
 compiled probe against its own gradient pass alone (the same stateless
 forward and backward, compiled the same way, without the reductions to
 statistics) and against a Keras training step on as many samples, best of
-7 calls each, in one process.
+7 calls each, in one process. With `--parts`: where the watch's setup goes,
+part by part, in a fresh process per model (optimizer state, the rest of
+Keras's symbolic build, the layout, the first probe's eager pass and its
+eager reductions).
 """
 
 from __future__ import annotations
@@ -291,9 +295,63 @@ def breakdown(name):
     )
 
 
+def setup_parts(name):
+    """Where the setup goes, part by part, in this (fresh) process: the
+    optimizer's state, the rest of Keras's symbolic build (model, compiled
+    loss and metrics), the layout, the eager gradient pass and the eager
+    reductions of the first probe."""
+    import keras_trainwatch as ktw
+    from keras_trainwatch import _keras_compat
+    from keras_trainwatch.probe.probe import GradientProbe
+    from keras_trainwatch.probe.statistics import read, reduce_to_statistics
+
+    start_up()
+    model, x, y = compiled_model(name, PROBE_BATCH)
+    batch = ktw.GradientWatch((x, y), probe_samples=PROBE_BATCH).probe_batch
+    parts = {}
+    parts["optimizer build"] = timed(
+        lambda: model.optimizer.build(model.trainable_variables)
+    )
+    parts["rest of the symbolic build"] = timed(
+        lambda: _keras_compat.build_like_fit(
+            model, (batch.x, batch.y, batch.sample_weight)
+        )
+    )
+    started = time.perf_counter()
+    probe = GradientProbe(model, batch)
+    parts["layout"] = time.perf_counter() - started
+    started = time.perf_counter()
+    result = probe._gradient_pass(*probe._batch)
+    parts["eager pass"] = time.perf_counter() - started
+    probe._find_connected(result)
+    parts["eager reductions"] = timed(
+        lambda: read(
+            reduce_to_statistics(
+                result, probe.layout, probe._connected, 1, False
+            )
+        )
+    )
+    print(
+        f"{name} ({len(probe.layout.variables)} variables): "
+        + ", ".join(
+            f"{part} {seconds:.2f} s" for part, seconds in parts.items()
+        ),
+        flush=True,
+    )
+
+
 def main(args):
     if args and args[0] == "--child":
         child(*args[1:])
+        return
+    if args and args[0] == "--parts":
+        for name in args[1:]:
+            subprocess.run(
+                [sys.executable, __file__, "--one-part-run", name], check=True
+            )
+        return
+    if args and args[0] == "--one-part-run":
+        setup_parts(args[1])
         return
     if args and args[0] == "--breakdown":
         print(

@@ -84,15 +84,24 @@ def test_probe_changes_no_state_and_traces_once(digits):
     model.fit(x, y, epochs=1, verbose=0)
     before = state_of(model)
     probe = GradientProbe(model, ProbeBatch.from_data((x, y)))
-    first = probe(0, 0)
+    first = probe(0, 0)  # eager
+    second = probe(0, 0)  # compiled
     for _ in range(3):
         again = probe(0, 0)
     after = state_of(model)
     assert len(before) == len(after)
     for b, a in zip(before, after):
         np.testing.assert_array_equal(b, a)
-    # Same state, same dropout mask: the probe is repeatable.
-    assert again == first
+    # Same state, same dropout mask: the probe is repeatable, exactly when
+    # compiled, and to float32 rounding between the eager first probe
+    # (one-pass norms) and the compiled ones (overflow-safe norms).
+    assert again == second
+    for eager, compiled in zip(first.layers, again.layers):
+        assert eager.grad_norm == pytest.approx(compiled.grad_norm, rel=1e-5)
+        assert eager.weight_norm == pytest.approx(
+            compiled.weight_norm, rel=1e-5
+        )
+    assert first.loss == again.loss
     assert probe.tracing_count == 1
 
 
@@ -398,3 +407,33 @@ def test_an_eager_first_probe_out_of_memory_falls_back_to_the_compiled_one(
     probe._eager = out_of_memory
     record = probe(0, 0)
     assert probe.tracing_count == 1 and record.layers
+
+
+def test_eager_norms_take_one_pass_where_safe_and_agree_with_compiled_ones():
+    from keras_trainwatch.probe import reductions
+
+    rng = np.random.default_rng(0)
+    values = [
+        rng.normal(size=1000),  # one pass
+        np.zeros(7),  # zero: the safe norm
+        np.full(5, 1e-25),  # squares flushed to zero: the safe norm
+        np.full(5, 1e30),  # squares overflow: the safe norm
+        np.array([np.nan, 1.0, 2.0]),
+        np.array([np.inf, -np.inf, 1.0]),
+    ]
+    tensors = [tf.constant(v, tf.float32) for v in values]
+    eager = reductions.norms_and_nonfinite_counts(tensors)
+    compiled = tf.function(
+        lambda *t: reductions.norms_and_nonfinite_counts(list(t))
+    )(*tensors)
+    expected_norms = [
+        np.linalg.norm(v.astype("float32").astype("float64")) for v in values
+    ]
+    for norms, counts in (eager, compiled):
+        norms = [float(n) for n in norms]
+        assert norms[:4] == pytest.approx(expected_norms[:4], rel=1e-5)
+        assert all(np.isnan(n) for n in norms[4:])
+        assert [float(c) for c in counts] == [0, 0, 0, 0, 1, 2]
+    assert [float(n) for n in reductions.l2_norms(tensors[:4])] == (
+        pytest.approx(expected_norms[:4], rel=1e-5)
+    )

@@ -101,13 +101,19 @@ def reduce_to_statistics(
     Returns:
         The `ProbeStatistics`.
     """
-    summed, weights, grad_norms, data_norms = {}, {}, {}, {}
+    summed, weights = {}, {}
     for i in connected:
         grad, weight = reductions.gradient_and_weight(
             result.gradients[i], result.weights[i], replicas
         )
         summed[i], weights[i] = tf.cast(grad, tf.float32), weight
-        grad_norms[i] = data_norms[i] = reductions.l2_norm(summed[i])
+    norms, nonfinite = reductions.norms_and_nonfinite_counts(
+        [summed[i] for i in connected]
+    )
+    grad_norms = dict(zip(connected, norms))
+    data_norms = dict(grad_norms)
+    weight_norms = reductions.l2_norms([weights[i] for i in connected])
+    for i in connected:
         regularizer_grad = result.regularization_gradients[i]
         if regularizer_grad is not None and not isinstance(
             result.gradients[i], tf.IndexedSlices
@@ -129,12 +135,8 @@ def reduce_to_statistics(
         loss=reductions.sum_over_replicas(result.loss),
         grad_norms=_stack([grad_norms[i] for i in connected]),
         data_grad_norms=_stack([data_norms[i] for i in connected]),
-        weight_norms=_stack(
-            [reductions.l2_norm(weights[i]) for i in connected]
-        ),
-        nonfinite=_stack(
-            [reductions.nonfinite_count(summed[i]) for i in connected]
-        ),
+        weight_norms=_stack(weight_norms),
+        nonfinite=_stack(nonfinite),
         dead_units=_stack(dead_counts),
         time_measured=_stack([t[0] for t in time], tf.bool),
         time_steps=_stack([t[1] for t in time]),

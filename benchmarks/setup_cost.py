@@ -185,14 +185,6 @@ def small_mlp():
     return {"setup": setup, "second_probe": second, "later_probe": later}
 
 
-CHILDREN = {
-    "keras": keras_alone,
-    "bare": bare_pass,
-    "watched": watched,
-    "mlp": small_mlp,
-}
-
-
 def start_up():
     """What any process pays once, whoever comes first: importing
     TensorFlow, Keras and this package, the first compiled training step and
@@ -296,27 +288,26 @@ def breakdown(name):
 
 
 def setup_parts(name):
-    """Where the setup goes, part by part, in this (fresh) process: the
-    optimizer's state, the rest of Keras's symbolic build (model, compiled
-    loss and metrics), the layout, the eager gradient pass and the eager
-    reductions of the first probe."""
-    import keras_trainwatch as ktw
+    """Where the setup goes, part by part: the optimizer's state, the rest of
+    Keras's symbolic build (model, compiled loss and metrics), the layout,
+    the eager gradient pass and the eager reductions of the first probe."""
     from keras_trainwatch import _keras_compat
+    from keras_trainwatch.probe.batch import ProbeBatch
     from keras_trainwatch.probe.probe import GradientProbe
     from keras_trainwatch.probe.statistics import read, reduce_to_statistics
 
-    start_up()
     model, x, y = compiled_model(name, PROBE_BATCH)
-    batch = ktw.GradientWatch((x, y), probe_samples=PROBE_BATCH).probe_batch
-    parts = {}
-    parts["optimizer build"] = timed(
-        lambda: model.optimizer.build(model.trainable_variables)
-    )
-    parts["rest of the symbolic build"] = timed(
-        lambda: _keras_compat.build_like_fit(
-            model, (batch.x, batch.y, batch.sample_weight)
-        )
-    )
+    batch = ProbeBatch.from_data((x, y))
+    parts = {
+        "optimizer build": timed(
+            lambda: model.optimizer.build(model.trainable_variables)
+        ),
+        "rest of the symbolic build": timed(
+            lambda: _keras_compat.build_like_fit(
+                model, (batch.x, batch.y, batch.sample_weight)
+            )
+        ),
+    }
     started = time.perf_counter()
     probe = GradientProbe(model, batch)
     parts["layout"] = time.perf_counter() - started
@@ -331,13 +322,16 @@ def setup_parts(name):
             )
         )
     )
-    print(
-        f"{name} ({len(probe.layout.variables)} variables): "
-        + ", ".join(
-            f"{part} {seconds:.2f} s" for part, seconds in parts.items()
-        ),
-        flush=True,
-    )
+    return {"variables": len(probe.layout.variables), "parts": parts}
+
+
+CHILDREN = {
+    "keras": keras_alone,
+    "bare": bare_pass,
+    "watched": watched,
+    "parts": setup_parts,
+    "mlp": small_mlp,
+}
 
 
 def main(args):
@@ -346,12 +340,15 @@ def main(args):
         return
     if args and args[0] == "--parts":
         for name in args[1:]:
-            subprocess.run(
-                [sys.executable, __file__, "--one-part-run", name], check=True
+            found = in_fresh_process("parts", name)
+            print(
+                f"{name} ({found['variables']} variables): "
+                + ", ".join(
+                    f"{part} {seconds:.2f} s"
+                    for part, seconds in found["parts"].items()
+                ),
+                flush=True,
             )
-        return
-    if args and args[0] == "--one-part-run":
-        setup_parts(args[1])
         return
     if args and args[0] == "--breakdown":
         print(

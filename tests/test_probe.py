@@ -274,19 +274,21 @@ def test_masked_sequences_are_not_compared():
     assert record.time_gradients[0].steps is None
 
 
-def counting_eager_probes(probe):
-    calls = []
-    eager = probe._eager
-    probe._eager = lambda: calls.append(1) or eager()
-    return calls
-
-
-def test_the_check_at_set_model_is_the_first_probe_while_weights_stay(digits):
+def checked_probe(digits):
+    """`(x, y, model, probe, eager_runs)`: a probe whose batch was checked
+    (`validate()`), with a list that grows by one per eager probe run."""
     x, y = digits[0][:64], digits[1][:64]
     model = regularized_model()
     probe = GradientProbe(model, ProbeBatch.from_data((x, y)))
-    eager_runs = counting_eager_probes(probe)
+    eager_runs = []
+    eager = probe._eager
+    probe._eager = lambda: eager_runs.append(1) or eager()
     probe.validate()
+    return x, y, model, probe, eager_runs
+
+
+def test_the_check_at_set_model_is_the_first_probe_while_weights_stay(digits):
+    x, y, model, probe, eager_runs = checked_probe(digits)
     record = probe(0, 0)
     assert len(eager_runs) == 1 and probe.tracing_count == 0
     again = GradientProbe(model, ProbeBatch.from_data((x, y)))(0, 0)
@@ -295,11 +297,7 @@ def test_the_check_at_set_model_is_the_first_probe_while_weights_stay(digits):
 
 
 def test_weights_changed_after_the_check_are_probed_again(digits):
-    x, y = digits[0][:64], digits[1][:64]
-    model = regularized_model()
-    probe = GradientProbe(model, ProbeBatch.from_data((x, y)))
-    eager_runs = counting_eager_probes(probe)
-    probe.validate()
+    x, y, model, probe, eager_runs = checked_probe(digits)
     checked = [v.numpy() for v in model.trainable_variables]
     # A training step updates the variables in place; the values held by
     # the check must stay those it measured, or the change would go unseen.

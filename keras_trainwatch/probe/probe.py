@@ -157,10 +157,9 @@ class GradientProbe:
             A `ProbeRecord`.
         """
         values = None
-        early, self._early = self._early, None
-        if self._calls == 0 and early is not None:
-            if self._weights_unchanged(early.weights):
-                values = early.values
+        early, self._early = self._early, None  # only before the first call
+        if early is not None and self._weights_unchanged(early.weights):
+            values = early.values
         if values is None and self._calls == 0 and self.eager_first:
             values = self._eager_or_none()
         if values is None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from keras_trainwatch._host import to_numpy
+
 
 def sum_over_replicas(value):
     """Sums `value` over the replicas (the value itself with one replica)."""
@@ -45,7 +47,8 @@ def l2_norm(tensor):
     magnitude, then scaled back."""
     tensor = tf.cast(tensor, tf.float32)
     # At least the smallest normal float, so that all zeros give 0 (not
-    # 0/0); NaN and inf propagate to the norm as they would without scaling.
+    # 0/0); a NaN or infinite entry makes the norm non-finite, as it would
+    # without scaling.
     largest = tf.maximum(tf.reduce_max(tf.abs(tensor)), _SMALLEST_NORMAL)
     return largest * tf.math.reduce_euclidean_norm(tensor / largest)
 
@@ -86,7 +89,7 @@ def _norms(tensors, count_nonfinite):
             [nonfinite_count(t) for t in tensors] if count_nonfinite else []
         )
     plain = [tf.math.reduce_euclidean_norm(t) for t in tensors]
-    values = tf.stack(plain).numpy()
+    values = to_numpy(tf.stack(plain))
     zero = tf.constant(0.0)
     norms, nonfinite = [], []
     for tensor, norm, value in zip(tensors, plain, values):

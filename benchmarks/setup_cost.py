@@ -46,13 +46,15 @@ statistics) and against a Keras training step on as many samples, best of
 7 calls each, in one process. With `--parts`: where the watch's setup goes,
 part by part, in a fresh process per model (optimizer state, the rest of
 Keras's symbolic build, the layout, the first probe's eager pass and its
-eager reductions).
+eager reductions), with the eager pass's system time and page faults
+against a second pass's: what the first touches of new memory cost.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -66,6 +68,19 @@ def timed(function):
     started = time.perf_counter()
     function()
     return time.perf_counter() - started
+
+
+def timed_with_system_time(function):
+    """`(wall seconds, system CPU seconds, minor page faults)` of a call:
+    the kernel's share, mostly first touches of newly allocated memory."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    wall = timed(function)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return (
+        wall,
+        after.ru_stime - before.ru_stime,
+        after.ru_minflt - before.ru_minflt,
+    )
 
 
 def healthy_models() -> dict:
@@ -311,18 +326,30 @@ def setup_parts(name):
     started = time.perf_counter()
     probe = GradientProbe(model, batch)
     parts["layout"] = time.perf_counter() - started
-    started = time.perf_counter()
-    result = probe._gradient_pass(*probe._batch)
-    parts["eager pass"] = time.perf_counter() - started
-    probe._find_connected(result)
+    passes = []
+    parts["eager pass"], system, faults = timed_with_system_time(
+        lambda: passes.append(probe._gradient_pass(*probe._batch))
+    )
+    probe._find_connected(passes[0])
     parts["eager reductions"] = timed(
         lambda: read(
             reduce_to_statistics(
-                result, probe.layout, probe._connected, 1, False
+                passes.pop(), probe.layout, probe._connected, 1, False
             )
         )
     )
-    return {"variables": len(probe.layout.variables), "parts": parts}
+    # The first pass's tensors are gone, as they are in the watch: the
+    # second pass can reuse their memory.
+    second_pass = timed_with_system_time(
+        lambda: probe._gradient_pass(*probe._batch)
+    )
+    return {
+        "variables": len(probe.layout.variables),
+        "parts": parts,
+        "first_pass_system": system,
+        "first_pass_faults": faults,
+        "second_pass": second_pass,
+    }
 
 
 CHILDREN = {
@@ -346,6 +373,12 @@ def main(args):
                 + ", ".join(
                     f"{part} {seconds:.2f} s"
                     for part, seconds in found["parts"].items()
+                )
+                + f"; the eager pass's system time (first touches of new "
+                f"memory) {found['first_pass_system']:.2f} s, "
+                f"{found['first_pass_faults']} page faults; a second eager "
+                "pass {:.2f} s, system {:.2f} s, {} page faults".format(
+                    *found["second_pass"]
                 ),
                 flush=True,
             )

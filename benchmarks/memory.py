@@ -97,7 +97,7 @@ def main():
     )
     for probe in range(1, PROBES + 1):
         watch.schedule.step = probe * 10
-        watch.loss_progress.observe(probe, 1.0 / probe)
+        watch.detectors.observe_epoch_loss(1.0 / probe)
         watch._run_probe()
         if probe in (1_000, 10_000, 100_000):
             held = (tracemalloc.get_traced_memory()[0] - baseline) / 2**20

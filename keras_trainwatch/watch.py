@@ -12,22 +12,9 @@ from typing import Any
 import keras
 
 from keras_trainwatch import _keras_compat
-from keras_trainwatch._validation import as_arguments, optional_positive_int
+from keras_trainwatch._validation import optional_positive_int
 from keras_trainwatch.copying import deepcopy_without
-from keras_trainwatch.detectors import (
-    CauseLinker,
-    DeadReluDetector,
-    ExplodingGradientDetector,
-    LossProgressDetector,
-    ModelChecks,
-    NoGradientDetector,
-    SaturationDetector,
-    SpikeDetector,
-    SymmetricUnitsDetector,
-    VanishingGradientDetector,
-    chance_loss,
-)
-from keras_trainwatch.detectors.loss_kinds import is_regression
+from keras_trainwatch.detectors.suite import DetectorSuite
 from keras_trainwatch.findings import Finding
 from keras_trainwatch.learning_rate import optimizer_step
 from keras_trainwatch.ledger import FindingLedger
@@ -165,6 +152,7 @@ class GradientWatch(keras.callbacks.Callback):
             so memory stays bounded however long the run.
 
     Attributes:
+        detectors: The `DetectorSuite` built from the arguments above.
         findings: List of `Finding`s, each reported once and then updated.
         records: The latest `ProbeRecord`s (see `keep_records`), oldest
             first.
@@ -192,46 +180,16 @@ class GradientWatch(keras.callbacks.Callback):
         self.schedule = ProbeSchedule(every_n_steps)
         self.on_finding = check_on_finding(on_finding)
         self.keep_records = optional_positive_int("keep_records", keep_records)
-        with as_arguments(
-            {
-                "max_ratio": "vanishing_ratio",
-                "max_relative_grad": "vanishing_relative_grad",
-                "max_grad_norm": "exploding_grad_norm",
-                "max_growth": "exploding_growth",
-                "max_dead_fraction": "dead_fraction",
-                "max_saturated": "saturated_fraction",
-                "patience": "loss_patience",
-                "max_z": "loss_spike_z",
-            }
-        ):
-            self.detectors = (
-                VanishingGradientDetector(
-                    max_ratio=vanishing_ratio,
-                    max_relative_grad=vanishing_relative_grad,
-                ),
-                ExplodingGradientDetector(
-                    max_grad_norm=exploding_grad_norm,
-                    max_growth=exploding_growth,
-                ),
-                DeadReluDetector(max_dead_fraction=dead_fraction),
-                NoGradientDetector(),
-                SaturationDetector(max_saturated=saturated_fraction),
-                SymmetricUnitsDetector(),
-            )
-            self.loss_progress = (
-                None
-                if loss_patience is None
-                else LossProgressDetector(patience=loss_patience)
-            )
-            self.spike_detector = (
-                None
-                if loss_spike_z is None
-                else SpikeDetector("training loss", max_z=loss_spike_z)
-            )
-        if self.loss_progress is not None:
-            self.detectors += (self.loss_progress,)
-        self._model_checks: ModelChecks | None = None
-        self._cause_linker = CauseLinker()
+        self.detectors = DetectorSuite(
+            vanishing_ratio=vanishing_ratio,
+            vanishing_relative_grad=vanishing_relative_grad,
+            exploding_grad_norm=exploding_grad_norm,
+            exploding_growth=exploding_growth,
+            dead_fraction=dead_fraction,
+            saturated_fraction=saturated_fraction,
+            loss_patience=loss_patience,
+            loss_spike_z=loss_spike_z,
+        )
         self._step_losses = StepLossReader()
         self.probe_samples = optional_positive_int(
             "probe_samples", probe_samples
@@ -256,16 +214,12 @@ class GradientWatch(keras.callbacks.Callback):
         self.records: collections.deque[ProbeRecord] = collections.deque(
             maxlen=self.keep_records
         )
-        window = max(detector.history_size for detector in self.detectors)
         self._recent: collections.deque[ProbeRecord] = collections.deque(
-            maxlen=window
+            maxlen=self.detectors.history_size
         )
         self._last_record: ProbeRecord | None = None
         self._disabled = False
-        if self.spike_detector is not None:
-            self.spike_detector.reset()
-        if self.loss_progress is not None:
-            self.loss_progress.reset()
+        self.detectors.reset()
 
     @property
     def every_n_steps(self) -> int | None:
@@ -351,12 +305,7 @@ class GradientWatch(keras.callbacks.Callback):
         self._probe = build_probe(
             self.model, self.probe_batch, histograms=self.writes_summaries
         )
-        self._model_checks = ModelChecks(self.model)
-        self._cause_linker = CauseLinker(regression=is_regression(self.model))
-        if self.loss_progress is not None:
-            self.loss_progress.chance = chance_loss(
-                self.model, self.probe_batch.y
-            )
+        self.detectors.attach(self.model, self.probe_batch.y)
         self._disabled = False  # a new probe gets a new chance
 
     def on_train_begin(self, logs=None):
@@ -374,7 +323,7 @@ class GradientWatch(keras.callbacks.Callback):
             getattr(self.model, "steps_per_execution", 1) or 1,
         )
         self._step_losses.start_epoch()
-        if not self.schedule.per_epoch or self.spike_detector is not None:
+        if not self.schedule.per_epoch or self.detectors.watches_spikes:
             # Here, not in on_train_begin: other callbacks may have had Keras
             # make a new train function there.
             self._step_hook.install(self.model)
@@ -384,7 +333,7 @@ class GradientWatch(keras.callbacks.Callback):
 
     def _after_execution(self, logs=None):
         due = self.schedule.after_execution()
-        if self.spike_detector is not None and self._step_losses.snapshot(
+        if self.detectors.watches_spikes and self._step_losses.snapshot(
             logs, self.schedule.step, self.schedule.epoch_steps
         ):
             self._check_spikes()
@@ -394,21 +343,17 @@ class GradientWatch(keras.callbacks.Callback):
 
     def _check_spikes(self):
         """Reads the pending per-step losses and reports spikes."""
-        if self.spike_detector is None or self._disabled:
+        if not self.detectors.watches_spikes or self._disabled:
             return
-        found = [
-            finding
-            for step, loss in self._step_losses.read()
-            for finding in self.spike_detector.update(self._epoch, step, loss)
-        ]
+        found = self.detectors.spikes(self._epoch, self._step_losses.read())
         if found:
             sighting = self._ledger.sighted(found)
             self._report(sighting.new, sighting.returned, resolved=[])
 
     def on_epoch_end(self, epoch, logs=None):
         self._check_spikes()
-        if self.loss_progress is not None and logs:
-            self.loss_progress.observe(epoch, logs.get("loss"))
+        if logs:
+            self.detectors.observe_epoch_loss(logs.get("loss"))
         if self.schedule.end_epoch(self._optimizer_step()):
             self._run_probe()
         if logs is not None and self._last_record is not None:
@@ -455,7 +400,6 @@ class GradientWatch(keras.callbacks.Callback):
                 "_probe_key",
                 "_summary_writer",
                 "_step_hook",
-                "_model_checks",
             ),
         )
         twin._step_hook = TrainStepHook(twin._after_execution)
@@ -484,18 +428,7 @@ class GradientWatch(keras.callbacks.Callback):
         self.schedule.probed()
         try:
             record = self._probe(self._epoch, step)
-            # The construction checks first: a cause before its symptoms.
-            detectors = (
-                (self._model_checks,) if self._model_checks else ()
-            ) + self.detectors
-            found = self._cause_linker(
-                [
-                    finding
-                    for detector in detectors
-                    for finding in detector(record, tuple(self._recent))
-                ],
-                record,
-            )
+            found = self.detectors(record, tuple(self._recent))
         except Exception as error:  # noqa: BLE001 -- see below
             # A monitoring callback must not crash the training it watches:
             # report the cause and stop probing, unless asked to raise.

@@ -316,8 +316,8 @@ def test_probe_batch_scales():
 
 def judged(losses, chance=None, patience=5):
     detector = LossProgressDetector(patience=patience, chance=chance)
-    for epoch, loss in enumerate(losses):
-        detector.observe(epoch, loss)
+    for loss in losses:
+        detector.observe(loss)
     return detector(make_record(), [])
 
 

@@ -29,6 +29,7 @@ from keras_trainwatch.detectors.loss_spike import SpikeDetector
 from keras_trainwatch.detectors.model_checks import ModelChecks, check_model
 from keras_trainwatch.detectors.no_gradient import NoGradientDetector
 from keras_trainwatch.detectors.saturation import SaturationDetector
+from keras_trainwatch.detectors.suite import DetectorSuite
 from keras_trainwatch.detectors.symmetry import SymmetricUnitsDetector
 from keras_trainwatch.detectors.vanishing import VanishingGradientDetector
 
@@ -36,6 +37,7 @@ __all__ = [
     "CauseLinker",
     "Detector",
     "DeadReluDetector",
+    "DetectorSuite",
     "ExplodingGradientDetector",
     "ModelChecks",
     "NoGradientDetector",

@@ -67,8 +67,8 @@ class LossProgressDetector:
 
     ```python
     detector = LossProgressDetector(patience=5, chance=math.log(10))
-    for epoch, loss in enumerate(history.history["loss"]):
-        detector.observe(epoch, loss)
+    for loss in history.history["loss"]:
+        detector.observe(loss)
     findings = detector(record, recent=[])
     ```
     """
@@ -89,7 +89,7 @@ class LossProgressDetector:
         self._first: float | None = None
         self._best_before: float = math.inf
 
-    def observe(self, epoch: int, loss: float | None) -> None:
+    def observe(self, loss: float | None) -> None:
         """Adds an epoch's training loss (non-finite values are left to the
         exploding-gradient rule)."""
         if loss is None or not math.isfinite(loss):

@@ -363,6 +363,19 @@ class GradientWatch(keras.callbacks.Callback):
         self._step_hook.remove(self.model)
         self.close()
 
+    def on_test_end(self, logs=None):
+        self._release_first_probe()
+
+    def on_predict_end(self, logs=None):
+        self._release_first_probe()
+
+    def _release_first_probe(self):
+        # `evaluate` and `predict` set the model too, which runs the first
+        # probe as the check of the probe batch. Outside `fit` nothing takes
+        # it (inside, the first epoch has taken it before any validation).
+        if self._probe is not None:
+            self._probe.release_first_probe()
+
     def close(self) -> None:
         """Closes the TensorBoard event file (done at the end of each `fit`;
         the next `fit` opens a new one in the same run folder)."""

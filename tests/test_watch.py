@@ -420,6 +420,22 @@ def test_probe_is_traced_once_across_epochs_and_fits(digits):
     assert watch.probe.tracing_count == 1
 
 
+@pytest.mark.parametrize("call", ["evaluate", "predict"])
+def test_evaluate_or_predict_alone_lets_the_checked_probe_go(digits, call):
+    # Setting the model runs the first probe (the check of the probe batch)
+    # and keeps it for fit; evaluate or predict alone never takes it.
+    x, y = digits[0][:64], digits[1][:64]
+    model = compiled(mlp(depth=2))
+    watch = ktw.GradientWatch((x, y))
+    watch.set_model(model)
+    assert watch.probe.keeps_first_probe
+    arguments = (x, y) if call == "evaluate" else (x,)
+    getattr(model, call)(*arguments, verbose=0, callbacks=[watch])
+    assert not watch.probe.keeps_first_probe
+    fit(model, (x, y), watch, epochs=1)
+    assert [(r.epoch, r.step) for r in watch.records] == [(0, 0), (0, 1)]
+
+
 def test_recompiling_between_fits_rebuilds_the_probe(regression_data):
     x, y = regression_data
     model = regression_mlp("adam")

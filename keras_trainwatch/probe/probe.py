@@ -123,6 +123,18 @@ class GradientProbe:
         (with `histograms=True`), in `watched_variable_names` order."""
         return self._last_histograms
 
+    @property
+    def keeps_first_probe(self) -> bool:
+        """Whether the eager probe of `validate()` is kept for the first
+        call."""
+        return self._early is not None
+
+    def release_first_probe(self) -> None:
+        """Drops the probe kept by `validate()`: once training updates the
+        weights, its reads of them hold a copy. The first call then probes
+        afresh."""
+        self._early = None
+
     def trace(self) -> None:
         """Traces the compiled function now."""
         self._function.get_concrete_function(*self._batch)

@@ -435,3 +435,98 @@ def test_eager_norms_take_one_pass_where_safe_and_agree_with_compiled_ones():
     assert [float(n) for n in reductions.l2_norms(tensors[:4])] == (
         pytest.approx(expected_norms[:4], rel=1e-5)
     )
+
+
+def test_small_tensors_are_reduced_stacked_with_the_same_results_in_order():
+    from keras_trainwatch.probe import reductions
+
+    rng = np.random.default_rng(1)
+    big = reductions.STACKED_SIZE + 5
+    # Shapes interleaved, so that stacking by shape reorders the results.
+    values = [
+        rng.normal(size=(3, 4)),
+        rng.normal(size=big) * 1e25,
+        np.float32(-2.5),
+        rng.normal(size=(3, 4)) * 1e30,
+        np.zeros((3, 4)),
+        rng.normal(size=7),
+        np.array([1.0, np.inf, np.nan, 2.0, 3.0, 4.0, 5.0]),
+        np.float32(0.0),
+        rng.normal(size=big),
+    ]
+    tensors = [tf.constant(v, tf.float32) for v in values]
+    finite = [np.all(np.isfinite(v)) for v in values]
+    expected = [
+        np.linalg.norm(np.float32(v).astype("float64").ravel()) for v in values
+    ]
+    eager = reductions.norms_and_nonfinite_counts(tensors)
+    compiled = tf.function(
+        lambda *t: reductions.norms_and_nonfinite_counts(list(t)),
+        autograph=False,
+    )(*tensors)
+    for norms, counts in (eager, compiled):
+        norms = np.array([float(n) for n in norms])
+        np.testing.assert_allclose(
+            norms[finite], np.array(expected)[finite], rtol=1e-5
+        )
+        assert np.isnan(norms[6])
+        assert [float(c) for c in counts] == [0, 0, 0, 0, 0, 0, 2, 0, 0]
+
+
+def test_a_probe_graph_grows_with_distinct_shapes_not_with_tensors():
+    from keras_trainwatch.probe import reductions
+
+    def operations(tensors):
+        graph = (
+            tf.function(
+                lambda *t: reductions.norms_and_nonfinite_counts(list(t)),
+                autograph=False,
+            )
+            .get_concrete_function(*tensors)
+            .graph
+        )
+        return len(graph.get_operations())
+
+    same_shape = [tf.zeros([16, 8]) for _ in range(40)]
+    distinct = [tf.zeros([16, 8 + i]) for i in range(10)]
+    assert operations(same_shape) < operations(distinct)
+
+
+def test_unit_spreads_stacked_by_shape_match_the_definition():
+    from keras_trainwatch.probe import reductions
+
+    rng = np.random.default_rng(2)
+    pairs = [
+        (np.ones((3, 3, 2, 4)), None),  # identical units
+        (rng.normal(size=(5, 4)), np.zeros(4)),
+        (np.ones((3, 3, 2, 4)), np.array([1.0, 1.0, 1.0, 2.0])),
+        (np.zeros((5, 4)), np.zeros(4)),  # all zero
+        (rng.normal(size=(100, 6)), None),  # sampled rows
+        (np.array([[np.nan, 1.0], [1.0, 1.0]]), None),
+    ]
+
+    def definition(kernel, bias):
+        rows = kernel.reshape(-1, kernel.shape[-1])
+        if len(rows) > reductions.SPREAD_ROWS:
+            rows = rows[:: -(-len(rows) // reductions.SPREAD_ROWS)]
+        if bias is not None:
+            rows = np.vstack([rows, bias[None]])
+        if not np.all(np.isfinite(rows)):
+            return np.nan
+        largest = np.abs(rows).max()
+        spread = (rows.max(axis=1) - rows.min(axis=1)).max()
+        return spread / largest if largest > 0 else 0.0
+
+    spreads = reductions.unit_spreads(
+        [
+            (
+                tf.constant(k, tf.float32),
+                None if b is None else tf.constant(b, tf.float32),
+            )
+            for k, b in pairs
+        ]
+    ).numpy()
+    np.testing.assert_allclose(
+        spreads, [definition(k, b) for k, b in pairs], rtol=1e-6
+    )
+    assert spreads[0] == 0 and spreads[2] == 0.5 and np.isnan(spreads[5])

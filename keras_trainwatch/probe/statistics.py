@@ -159,8 +159,8 @@ def reduce_to_statistics(
                 )
             ]
         ),
-        weight_spreads=_stack([_spread(weights, layer) for layer in kernels]),
-        grad_spreads=_stack([_spread(summed, layer) for layer in kernels]),
+        weight_spreads=_spreads(weights, kernels),
+        grad_spreads=_spreads(summed, kernels),
     )
 
 
@@ -294,10 +294,15 @@ def kernel_layers_measured(layout: ModelLayout, connected: list[int]):
     ]
 
 
-def _spread(tensors, layer):
-    return reductions.unit_spread(
-        tensors[layer.kernel_index],
-        None if layer.bias_index is None else tensors[layer.bias_index],
+def _spreads(tensors, layers):
+    return reductions.unit_spreads(
+        [
+            (
+                tensors[layer.kernel_index],
+                None if layer.bias_index is None else tensors[layer.bias_index],
+            )
+            for layer in layers
+        ]
     )
 
 

@@ -43,7 +43,8 @@ MODEL is a name of the real-model benchmark (`app/VGG16` or `VGG16`,
 compiled probe against its own gradient pass alone (the same stateless
 forward and backward, compiled the same way, without the reductions to
 statistics) and against a Keras training step on as many samples, best of
-7 calls each, in one process. With `--parts`: where the watch's setup goes,
+7 calls each, in one process, and the operations in the graph of each (what
+a trace builds). With `--parts`: where the watch's setup goes,
 part by part, in a fresh process per model (optimizer state, the rest of
 Keras's symbolic build, the layout, the first probe's eager pass and its
 eager reductions), with the eager pass's system time and page faults
@@ -286,7 +287,12 @@ def breakdown(name):
         return result.loss, [g for g in result.gradients if g is not None]
 
     gradient_pass = tf.function(forward_and_backward, autograph=False)
-    gradient_pass.get_concrete_function(*probe._batch)
+    operations = [
+        len(
+            function.get_concrete_function(*probe._batch).graph.get_operations()
+        )
+        for function in (probe._function, gradient_pass)
+    ]
 
     def best(function):
         return min(timed(function) for _ in range(7))
@@ -297,7 +303,8 @@ def breakdown(name):
     step = best(lambda: model.train_on_batch(x, y))
     print(
         f"| {name} | {whole:.3f} | {alone:.3f} | {step:.3f} | "
-        f"{whole / alone:.2f} | {alone / step:.2f} |",
+        f"{whole / alone:.2f} | {alone / step:.2f} | {operations[0]} | "
+        f"{operations[1]} |",
         flush=True,
     )
 
@@ -386,7 +393,8 @@ def main(args):
     if args and args[0] == "--breakdown":
         print(
             "| model | probe (s) | its gradient pass alone (s) | Keras step (s) "
-            "| probe/pass | pass/step |\n|---|---|---|---|---|---|"
+            "| probe/pass | pass/step | probe graph operations | pass graph "
+            "operations |\n|---|---|---|---|---|---|---|---|"
         )
         for name in args[1:] or list(healthy_models()):
             breakdown(name)

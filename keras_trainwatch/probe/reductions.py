@@ -88,6 +88,9 @@ def _entry_axes(stacked):
     return list(range(1, stacked.shape.rank))
 
 
+_SMALLEST_NORMAL = float(np.finfo(np.float32).tiny)
+
+
 def _stacked_l2_norms(stacked):
     """L2 norms that do not overflow float32 for large finite entries (nor
     underflow for tiny ones): computed on each tensor over its largest
@@ -119,8 +122,6 @@ def l2_norm(tensor):
     entries (nor underflow for tiny ones)."""
     return _stacked_l2_norms(tf.cast(tensor, tf.float32)[None])[0]
 
-
-_SMALLEST_NORMAL = float(np.finfo(np.float32).tiny)
 
 # Above this, a one-pass norm is exact to float32 rounding: the entries whose
 # squares a CPU flushes to zero (below about 1.1e-19) add at most

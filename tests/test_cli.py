@@ -69,8 +69,10 @@ def test_the_summary_spells_out_every_kind_found():
         "2.309",
         "9.8%",
     ]
-    # The columns stay aligned.
-    assert lines[2].index("loss") < lines[3].index("2.309") + 5
+    # The loss column ends where its header ends.
+    assert lines[2].index("loss") + len("loss") == (
+        lines[3].index("2.309") + len("2.309")
+    )
 
 
 def test_report_prints_findings_per_run_and_plots(demo_logs, capsys, tmp_path):

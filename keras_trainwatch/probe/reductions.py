@@ -155,24 +155,35 @@ def _norms(tensors, count_nonfinite):
     if not tensors:
         return [], []
     if not tf.executing_eagerly():
-        if not count_nonfinite:
-            return tf.unstack(reduce_each(tensors, _stacked_l2_norms)[0]), []
-        norms, counts = reduce_each(
-            tensors, _stacked_l2_norms, _stacked_nonfinite_counts
-        )
-        return tf.unstack(norms), tf.unstack(counts)
+        return _safe_norms(tensors, count_nonfinite)
     [plain] = reduce_each(tensors, _stacked_one_pass_norms)
-    values = to_numpy(plain)
-    zero = tf.constant(0.0)
-    norms, nonfinite = [], []
-    for tensor, norm, value in zip(tensors, tf.unstack(plain), values):
-        safe = PLAIN_NORM_FLOOR < value < np.inf
-        norms.append(norm if safe else l2_norm(tensor))
-        if count_nonfinite:
-            nonfinite.append(
-                zero if safe else _stacked_nonfinite_counts(tensor[None])[0]
-            )
+    norms = tf.unstack(plain)
+    nonfinite = [tf.constant(0.0)] * len(tensors) if count_nonfinite else []
+    unsafe = [
+        i
+        for i, value in enumerate(to_numpy(plain))
+        if not PLAIN_NORM_FLOOR < value < np.inf
+    ]
+    if unsafe:
+        safe, counts = _safe_norms(
+            [tensors[i] for i in unsafe], count_nonfinite
+        )
+        for i, norm in zip(unsafe, safe):
+            norms[i] = norm
+        for i, count in zip(unsafe, counts):
+            nonfinite[i] = count
     return norms, nonfinite
+
+
+def _safe_norms(tensors, count_nonfinite):
+    """`(norms, nonfinite)`: overflow-safe norms of the tensors, and their
+    non-finite counts when asked for (else `[]`)."""
+    if not count_nonfinite:
+        return tf.unstack(reduce_each(tensors, _stacked_l2_norms)[0]), []
+    norms, counts = reduce_each(
+        tensors, _stacked_l2_norms, _stacked_nonfinite_counts
+    )
+    return tf.unstack(norms), tf.unstack(counts)
 
 
 def dead_units_from_output(activation, channel_axis):

@@ -45,10 +45,12 @@ forward and backward, compiled the same way, without the reductions to
 statistics) and against a Keras training step on as many samples, best of
 7 calls each, in one process, and the operations in the graph of each (what
 a trace builds). With `--parts`: where the watch's setup goes,
-part by part, in a fresh process per model (optimizer state, the rest of
-Keras's symbolic build, the layout, the first probe's eager pass and its
-eager reductions), with the eager pass's system time and page faults
-against a second pass's: what the first touches of new memory cost.
+part by part, in a fresh process per model (Keras's symbolic build, the
+layout, the first probe's eager pass and its eager reductions, the
+optimizer's state), with the eager pass's system time and page faults
+against a second pass's: what the first touches of new memory cost; then
+the same with the optimizer's state built before the pass, as the watch
+did until it was moved after it.
 """
 
 from __future__ import annotations
@@ -309,10 +311,13 @@ def breakdown(name):
     )
 
 
-def setup_parts(name):
-    """Where the setup goes, part by part: the optimizer's state, the rest of
-    Keras's symbolic build (model, compiled loss and metrics), the layout,
-    the eager gradient pass and the eager reductions of the first probe."""
+def setup_parts(name, optimizer_first=False):
+    """Where the setup goes, part by part, in the watch's order: Keras's
+    symbolic build of the model, compiled loss and metrics, the layout, the
+    eager gradient pass and the eager reductions of the first probe, then
+    the optimizer's state. With `optimizer_first`, the optimizer's state is
+    built before the pass (the order before it was moved): what that does
+    to the pass's first touches of new memory."""
     from keras_trainwatch import _keras_compat
     from keras_trainwatch.probe.batch import ProbeBatch
     from keras_trainwatch.probe.probe import GradientProbe
@@ -320,16 +325,20 @@ def setup_parts(name):
 
     model, x, y = compiled_model(name, PROBE_BATCH)
     batch = ProbeBatch.from_data((x, y))
-    parts = {
-        "optimizer build": timed(
-            lambda: model.optimizer.build(model.trainable_variables)
-        ),
-        "rest of the symbolic build": timed(
-            lambda: _keras_compat.build_like_fit(
-                model, (batch.x, batch.y, batch.sample_weight)
-            )
-        ),
-    }
+    parts = {}
+
+    def build_optimizer():
+        parts["optimizer state"] = timed(
+            lambda: _keras_compat.build_optimizer(model)
+        )
+
+    if optimizer_first:
+        build_optimizer()
+    parts["symbolic build"] = timed(
+        lambda: _keras_compat.build_like_fit(
+            model, (batch.x, batch.y, batch.sample_weight), optimizer=False
+        )
+    )
     started = time.perf_counter()
     probe = GradientProbe(model, batch)
     parts["layout"] = time.perf_counter() - started
@@ -345,11 +354,13 @@ def setup_parts(name):
             )
         )
     )
-    # The first pass's tensors are gone, as they are in the watch: the
-    # second pass can reuse their memory.
+    # The first pass's tensors are gone, as they are in the watch: a second
+    # pass can reuse their memory.
     second_pass = timed_with_system_time(
         lambda: probe._gradient_pass(*probe._batch)
     )
+    if not optimizer_first:
+        build_optimizer()
     return {
         "variables": len(probe.layout.variables),
         "parts": parts,
@@ -364,8 +375,29 @@ CHILDREN = {
     "bare": bare_pass,
     "watched": watched,
     "parts": setup_parts,
+    "parts-optimizer-first": lambda name: setup_parts(name, True),
     "mlp": small_mlp,
 }
+
+
+def print_parts(name, kind, found):
+    order = (
+        "optimizer state first (the old order)"
+        if kind == "parts-optimizer-first"
+        else "the watch's order"
+    )
+    print(
+        f"{name} ({found['variables']} variables), {order}: "
+        + ", ".join(
+            f"{part} {seconds:.2f} s"
+            for part, seconds in found["parts"].items()
+        )
+        + f"; the eager pass's system time (first touches of new memory) "
+        f"{found['first_pass_system']:.2f} s, {found['first_pass_faults']} "
+        "page faults; a second eager pass {:.2f} s, system {:.2f} s, {} page "
+        "faults".format(*found["second_pass"]),
+        flush=True,
+    )
 
 
 def main(args):
@@ -374,21 +406,8 @@ def main(args):
         return
     if args and args[0] == "--parts":
         for name in args[1:]:
-            found = in_fresh_process("parts", name)
-            print(
-                f"{name} ({found['variables']} variables): "
-                + ", ".join(
-                    f"{part} {seconds:.2f} s"
-                    for part, seconds in found["parts"].items()
-                )
-                + f"; the eager pass's system time (first touches of new "
-                f"memory) {found['first_pass_system']:.2f} s, "
-                f"{found['first_pass_faults']} page faults; a second eager "
-                "pass {:.2f} s, system {:.2f} s, {} page faults".format(
-                    *found["second_pass"]
-                ),
-                flush=True,
-            )
+            for kind in ("parts", "parts-optimizer-first"):
+                print_parts(name, kind, in_fresh_process(kind, name))
         return
     if args and args[0] == "--breakdown":
         print(

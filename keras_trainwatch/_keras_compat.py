@@ -78,12 +78,37 @@ def needs_build(model: keras.Model) -> bool:
     )
 
 
-def build_like_fit(model: keras.Model, batch: tuple) -> None:
+def build_like_fit(
+    model: keras.Model, batch: tuple, optimizer: bool = True
+) -> None:
     """Builds the model, its compiled loss and metrics symbolically on the
     shapes of `batch` = `(x, y, sample_weight)`, as Keras does under a
     distribution strategy: the same variables, in the same order, with the
-    same initial values as `fit` would create."""
-    model._symbolic_build(data_batch=batch)
+    same initial values as `fit` would create.
+
+    Args:
+        model: A compiled Keras model.
+        batch: `(x, y, sample_weight)`.
+        optimizer: Whether to build the optimizer's state too, as Keras
+            does last; with `False`, `build_optimizer` does it later.
+    """
+    unbuilt = model.optimizer is not None and not model.optimizer.built
+    if unbuilt and not optimizer:
+        # Keras's symbolic build builds every unbuilt part: it skips an
+        # optimizer that says it is built.
+        model.optimizer.built = True
+    try:
+        model._symbolic_build(data_batch=batch)
+    finally:
+        if unbuilt and not optimizer:
+            model.optimizer.built = False
+
+
+def build_optimizer(model: keras.Model) -> None:
+    """Builds the optimizer's state for the model's trainable variables, as
+    the end of `build_like_fit` would (nothing if built already)."""
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
 
 
 def has_own_loss(model: keras.Model) -> bool:

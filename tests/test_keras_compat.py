@@ -69,6 +69,24 @@ def test_build_like_fit_builds_layers_loss_and_metrics():
     assert not _keras_compat.needs_build(model)
     assert _keras_compat.compiled_loss(model) is not None
     assert _keras_compat.compiled_metrics(model) is not None
+    assert model.optimizer.built
+
+
+def test_build_like_fit_can_leave_the_optimizer_for_later():
+    model = Subclassed()
+    model.compile("adam", "mse", metrics=["mae"])
+    x, y = np.zeros((2, 4), "float32"), np.zeros((2, 2), "float32")
+    _keras_compat.build_like_fit(model, (x, y, None), optimizer=False)
+    assert not _keras_compat.needs_build(model)
+    assert not model.optimizer.built
+
+    def momentums():
+        return [v for v in model.optimizer.variables if "momentum" in v.path]
+
+    assert not momentums()
+    _keras_compat.build_optimizer(model)
+    assert model.optimizer.built
+    assert len(momentums()) == len(model.trainable_variables)
 
 
 def test_compute_loss_and_own_loss():

@@ -5,6 +5,8 @@ import tensorflow as tf
 
 from keras_trainwatch.probe import GradientProbe
 from keras_trainwatch.probe import ProbeBatch
+from keras_trainwatch.probe.build import build_probe
+from keras_trainwatch.probe.gradient_pass import GradientPass
 
 
 def regularized_model():
@@ -118,6 +120,34 @@ def test_loss_scale_is_divided_out(digits):
     scaled = GradientProbe(model, ProbeBatch.from_data((x, y)))(0, 0)
     for p, s in zip(plain.layers, scaled.layers):
         assert s.grad_norm == pytest.approx(p.grad_norm, rel=1e-5)
+
+
+@pytest.mark.parametrize("loss_scaled", [False, True])
+def test_optimizer_state_is_built_after_the_first_probe_unless_it_is_read(
+    digits, monkeypatch, loss_scaled
+):
+    """The optimizer's state (Adam: two copies of the weights) is allocated
+    after the eager first probe, so that it reuses the probe's freed memory;
+    a LossScaleOptimizer is built first, since the probe reads its scale."""
+    built_during_pass = []
+    original = GradientPass.__call__
+
+    def spy(self, *batch):
+        built_during_pass.append(self.model.optimizer.built)
+        return original(self, *batch)
+
+    monkeypatch.setattr(GradientPass, "__call__", spy)
+    model = regularized_model()
+    adam = keras.optimizers.Adam()
+    model.compile(
+        keras.optimizers.LossScaleOptimizer(adam) if loss_scaled else adam,
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    build_probe(model, ProbeBatch.from_data((digits[0][:32], digits[1][:32])))
+    assert built_during_pass == [loss_scaled]
+    assert model.optimizer.built
+    assert adam.built
 
 
 def test_sparse_embedding_gradients_are_measured_on_touched_rows():

@@ -9,7 +9,10 @@ import keras
 
 from keras_trainwatch import _keras_compat
 from keras_trainwatch.probe.batch import ProbeBatch
-from keras_trainwatch.probe.gradient_pass import MissingLossError
+from keras_trainwatch.probe.gradient_pass import (
+    MissingLossError,
+    reads_loss_scale,
+)
 from keras_trainwatch.probe.layout import ModelLayout
 from keras_trainwatch.probe.probe import GradientProbe
 
@@ -22,11 +25,11 @@ def build_probe(
     """A checked `GradientProbe` for `model`, ready for the initial probe.
 
     What TensorFlow's `fit` builds only while tracing its first step (the
-    layers of a subclassed model, the compiled loss and metrics) is built
-    first, the way Keras builds it under a distribution strategy: the same
-    variables, in the same order, with the same initial values. Built inside
-    the probe's trace instead, a multi-output loss would make TensorFlow
-    trace the probe a second time.
+    layers of a subclassed model, the compiled loss and metrics, the
+    optimizer's state) is built here, the way Keras builds it under a
+    distribution strategy: the same variables, in the same order, with the
+    same initial values. Built inside the probe's trace instead, a
+    multi-output loss would make TensorFlow trace the probe a second time.
 
     Args:
         model: A compiled Keras model.
@@ -41,12 +44,23 @@ def build_probe(
         ValueError: If the batch does not fit the model.
     """
     try:
-        if _keras_compat.needs_build(model):
+        unbuilt = _keras_compat.needs_build(model)
+        # The optimizer's state is built after the first probe unless the
+        # probe reads it: built first, it takes memory that the probe's
+        # temporary tensors would otherwise leave for it to reuse, and the
+        # eager first probe touches twice as many new pages
+        # (`benchmarks/setup_cost.py --parts`).
+        optimizer_first = reads_loss_scale(model)
+        if unbuilt:
             _keras_compat.build_like_fit(
-                model, (batch.x, batch.y, batch.sample_weight)
+                model,
+                (batch.x, batch.y, batch.sample_weight),
+                optimizer=optimizer_first,
             )
         probe = GradientProbe(model, batch, histograms=histograms)
         probe.validate()
+        if unbuilt:
+            _keras_compat.build_optimizer(model)
     except MissingLossError:
         raise
     except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as error:

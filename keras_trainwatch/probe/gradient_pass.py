@@ -179,11 +179,20 @@ class GradientPass:
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is None:
             return None
-        if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer) and (
+        if not reads_loss_scale(self.model) and (
             getattr(optimizer, "loss_scale_factor", None) is None
         ):
             return None
         return tf.cast(optimizer.scale_loss(tf.constant(1.0)), tf.float32)
+
+
+def reads_loss_scale(model: keras.Model) -> bool:
+    """Whether the pass reads the optimizer's state: a `LossScaleOptimizer`'s
+    dynamic loss scale, a variable its `build` creates (unbuilt, it scales by
+    its initial scale, which a trace would keep)."""
+    return isinstance(
+        getattr(model, "optimizer", None), keras.optimizers.LossScaleOptimizer
+    )
 
 
 def _unscaled(scaled_grads, scale, plain_grads):

@@ -467,6 +467,45 @@ def test_eager_norms_take_one_pass_where_safe_and_agree_with_compiled_ones():
     )
 
 
+def test_off_the_cpu_the_eager_probe_reads_to_the_host_only_at_its_end(
+    digits, monkeypatch
+):
+    """On a GPU, reading the one-pass norms would make the host wait for the
+    device mid-probe: there the eager norms are the compiled ones, and the
+    probe's final read is its only one."""
+    from keras_trainwatch.probe import reductions
+
+    x, y = digits[0][:64], digits[1][:64]
+    model = regularized_model()
+    on_cpu = GradientProbe(model, ProbeBatch.from_data((x, y)))(0, 0)
+
+    def no_read(value):
+        raise AssertionError("read to the host before the probe's end")
+
+    monkeypatch.setattr(reductions, "_read_without_waiting", lambda t: False)
+    monkeypatch.setattr(reductions, "to_numpy", no_read)
+    off_cpu = GradientProbe(model, ProbeBatch.from_data((x, y)))(0, 0)
+    for cpu, device in zip(on_cpu.layers, off_cpu.layers):
+        assert device.grad_norm == pytest.approx(cpu.grad_norm, rel=1e-5)
+        assert device.weight_norm == pytest.approx(cpu.weight_norm, rel=1e-5)
+
+
+def test_only_synchronous_cpu_tensors_are_read_without_waiting():
+    from keras_trainwatch.probe import reductions
+
+    class OnGpu:
+        device = "/job:localhost/replica:0/task:0/device:GPU:0"
+
+    on_cpu = tf.zeros([3])
+    assert reductions._read_without_waiting([on_cpu])
+    assert not reductions._read_without_waiting([on_cpu, OnGpu()])
+    tf.config.experimental.set_synchronous_execution(False)
+    try:
+        assert not reductions._read_without_waiting([on_cpu])
+    finally:
+        tf.config.experimental.set_synchronous_execution(True)
+
+
 def test_small_tensors_are_reduced_stacked_with_the_same_results_in_order():
     from keras_trainwatch.probe import reductions
 

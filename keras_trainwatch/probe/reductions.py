@@ -134,12 +134,15 @@ def norms_and_nonfinite_counts(tensors):
     entries of each tensor, as float32 scalars.
 
     Compiled, each norm is the overflow-safe `l2_norm` (about five passes
-    over the tensor) and each count is taken. Run eagerly (the first probe,
-    where every operation runs on its own), each tensor first gets a
-    one-pass norm, all read to the host together; the safe norm is computed
-    only where that one came out non-finite, zero or below
+    over the tensor) and each count is taken. Run eagerly on the CPU (the
+    first probe, where every operation runs on its own), each tensor first
+    gets a one-pass norm, all read to the host together; the safe norm is
+    computed only where that one came out non-finite, zero or below
     `PLAIN_NORM_FLOOR`, and entries are counted only there too: a NaN or
-    infinite entry makes the one-pass norm non-finite.
+    infinite entry makes the one-pass norm non-finite. On another device
+    that read would make the host wait for the device: there, the eager
+    norms are the compiled ones, and the probe's only wait stays its final
+    read.
     """
     return _norms(tensors, count_nonfinite=True)
 
@@ -154,7 +157,7 @@ def _norms(tensors, count_nonfinite):
     tensors = [tf.cast(t, tf.float32) for t in tensors]
     if not tensors:
         return [], []
-    if not tf.executing_eagerly():
+    if not tf.executing_eagerly() or not _read_without_waiting(tensors):
         return _safe_norms(tensors, count_nonfinite)
     [plain] = reduce_each(tensors, _stacked_one_pass_norms)
     norms = tf.unstack(plain)
@@ -173,6 +176,16 @@ def _norms(tensors, count_nonfinite):
         for i, count in zip(unsafe, counts):
             nonfinite[i] = count
     return norms, nonfinite
+
+
+def _read_without_waiting(tensors):
+    """Whether eager tensors reach the host without waiting for a device:
+    on the CPU, run synchronously, each operation has finished when it
+    returns."""
+    return tf.config.experimental.get_synchronous_execution() and all(
+        tf.DeviceSpec.from_string(t.device).device_type == "CPU"
+        for t in tensors
+    )
 
 
 def _safe_norms(tensors, count_nonfinite):

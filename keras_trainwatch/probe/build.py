@@ -47,9 +47,9 @@ def build_probe(
         unbuilt = _keras_compat.needs_build(model)
         # The optimizer's state is built after the first probe unless the
         # probe reads it: built first, it takes memory that the probe's
-        # temporary tensors would otherwise leave for it to reuse, and the
-        # eager first probe touches twice as many new pages
-        # (`benchmarks/setup_cost.py --parts`).
+        # temporary tensors would otherwise leave for it to reuse (VGG16's
+        # eager first probe touched twice as many new pages,
+        # `benchmarks/setup_cost.py --parts`).
         optimizer_first = reads_loss_scale(model)
         if unbuilt:
             _keras_compat.build_like_fit(

@@ -92,23 +92,25 @@ def build_like_fit(
         optimizer: Whether to build the optimizer's state too, as Keras
             does last; with `False`, `build_optimizer` does it later.
     """
-    unbuilt = model.optimizer is not None and not model.optimizer.built
-    if unbuilt and not optimizer:
-        # Keras's symbolic build builds every unbuilt part: it skips an
-        # optimizer that says it is built.
-        model.optimizer.built = True
+    deferred = None if optimizer else getattr(model, "optimizer", None)
+    if deferred is None or deferred.built:
+        model._symbolic_build(data_batch=batch)
+        return
+    # Keras's symbolic build builds every unbuilt part: it skips an
+    # optimizer that says it is built.
+    deferred.built = True
     try:
         model._symbolic_build(data_batch=batch)
     finally:
-        if unbuilt and not optimizer:
-            model.optimizer.built = False
+        deferred.built = False
 
 
 def build_optimizer(model: keras.Model) -> None:
     """Builds the optimizer's state for the model's trainable variables, as
     the end of `build_like_fit` would (nothing if built already)."""
-    if model.optimizer is not None and not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and not optimizer.built:
+        optimizer.build(model.trainable_variables)
 
 
 def has_own_loss(model: keras.Model) -> bool:

@@ -411,6 +411,36 @@ def test_training_is_bitwise_identical_with_and_without_the_watch():
     assert outcome["subclassed_watched_equals_plain"]
 
 
+@pytest.mark.parametrize("watched", [False, True])
+def test_the_watch_saves_keras_a_trace_of_its_first_train_step(digits, watched):
+    """Keras alone creates the optimizer's state and the metrics while
+    tracing its first step, and TensorFlow traces a function again after a
+    first call that created variables; the watch builds them at
+    `set_model` (the optimizer after its first probe), so `fit` traces once."""
+    model = mlp(depth=2)
+    model.compile(
+        "adam", "sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    traces = []
+    train_step = model.train_step
+
+    def counted(data):
+        traces.append(data)
+        return train_step(data)
+
+    model.train_step = counted
+    callbacks = [ktw.GradientWatch((digits[0][:64], digits[1][:64]))]
+    model.fit(
+        digits[0][:128],
+        digits[1][:128],
+        batch_size=64,
+        epochs=1,
+        verbose=0,
+        callbacks=callbacks if watched else [],
+    )
+    assert len(traces) == (1 if watched else 2)
+
+
 def test_probe_is_traced_once_across_epochs_and_fits(digits):
     model = compiled(mlp(depth=2))
     watch = ktw.GradientWatch((digits[0][:64], digits[1][:64]), every_n_steps=5)

@@ -34,12 +34,13 @@ setup of watching the small MLP of `overhead.py` against a 10-second fit.
 On a machine with a GPU the same command measures the GPU: the probe and
 Keras's step both run on TensorFlow's default device.
 
-    .venv/bin/python benchmarks/setup_cost.py [MODEL ...]
+    .venv/bin/python benchmarks/setup_cost.py [--repeat N] [MODEL ...]
     .venv/bin/python benchmarks/setup_cost.py --breakdown [MODEL ...]
     .venv/bin/python benchmarks/setup_cost.py --parts MODEL [MODEL ...]
 
 MODEL is a name of the real-model benchmark (`app/VGG16` or `VGG16`,
-`hub/Bert`, `io/unet`, ...). With `--breakdown`: where a later probe's time goes, the
+`hub/Bert`, `io/unet`, ...); `--repeat N` measures each N times, each time
+in fresh processes (the figures vary from run to run on a shared machine). With `--breakdown`: where a later probe's time goes, the
 compiled probe against its own gradient pass alone (the same stateless
 forward and backward, compiled the same way, without the reductions to
 statistics) and against a Keras training step on as many samples, best of
@@ -418,6 +419,9 @@ def main(args):
         for name in args[1:] or list(healthy_models()):
             breakdown(name)
         return
+    repeats = 1
+    if args and args[0] == "--repeat":
+        repeats, args = int(args[1]), args[2:]
     print(
         "| model | watch setup (s) | Keras 1st step alone (s) | Keras 1st "
         "step after setup (s) | 2nd probe, traced (s) | later probe (s) | "
@@ -426,7 +430,8 @@ def main(args):
         "\n|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
     for name in args or list(healthy_models()):
-        row(name)
+        for _ in range(repeats):
+            row(name)
     mlp = in_fresh_process("mlp")
     print(
         f"\nsmall MLP (784-256-256-10, probe of 256): setup "

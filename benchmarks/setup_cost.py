@@ -337,7 +337,7 @@ def setup_parts(name, optimizer_first=False):
         build_optimizer()
     parts["symbolic build"] = timed(
         lambda: _keras_compat.build_like_fit(
-            model, (batch.x, batch.y, batch.sample_weight), optimizer=False
+            model, (batch.x, batch.y, batch.sample_weight)
         )
     )
     started = time.perf_counter()

@@ -78,36 +78,28 @@ def needs_build(model: keras.Model) -> bool:
     )
 
 
-def build_like_fit(
-    model: keras.Model, batch: tuple, optimizer: bool = True
-) -> None:
+def build_like_fit(model: keras.Model, batch: tuple) -> None:
     """Builds the model, its compiled loss and metrics symbolically on the
     shapes of `batch` = `(x, y, sample_weight)`, as Keras does under a
     distribution strategy: the same variables, in the same order, with the
-    same initial values as `fit` would create.
-
-    Args:
-        model: A compiled Keras model.
-        batch: `(x, y, sample_weight)`.
-        optimizer: Whether to build the optimizer's state too, as Keras
-            does last; with `False`, `build_optimizer` does it later.
-    """
-    deferred = None if optimizer else getattr(model, "optimizer", None)
-    if deferred is None or deferred.built:
+    same initial values as `fit` would create. The optimizer's state, which
+    Keras builds last, is left to `build_optimizer`."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or optimizer.built:
         model._symbolic_build(data_batch=batch)
         return
     # Keras's symbolic build builds every unbuilt part: it skips an
     # optimizer that says it is built.
-    deferred.built = True
+    optimizer.built = True
     try:
         model._symbolic_build(data_batch=batch)
     finally:
-        deferred.built = False
+        optimizer.built = False
 
 
 def build_optimizer(model: keras.Model) -> None:
     """Builds the optimizer's state for the model's trainable variables, as
-    the end of `build_like_fit` would (nothing if built already)."""
+    Keras's symbolic build ends (nothing if built already)."""
     optimizer = getattr(model, "optimizer", None)
     if optimizer is not None and not optimizer.built:
         optimizer.build(model.trainable_variables)

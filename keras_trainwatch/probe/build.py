@@ -45,18 +45,17 @@ def build_probe(
     """
     try:
         unbuilt = _keras_compat.needs_build(model)
-        # The optimizer's state is built after the first probe unless the
-        # probe reads it: built first, it takes memory that the probe's
-        # temporary tensors would otherwise leave for it to reuse (VGG16's
-        # eager first probe touched twice as many new pages,
-        # `benchmarks/setup_cost.py --parts`).
-        optimizer_first = reads_loss_scale(model)
         if unbuilt:
             _keras_compat.build_like_fit(
-                model,
-                (batch.x, batch.y, batch.sample_weight),
-                optimizer=optimizer_first,
+                model, (batch.x, batch.y, batch.sample_weight)
             )
+            # The optimizer's state comes after the first probe unless the
+            # probe reads it: built first, it takes memory that the probe's
+            # temporary tensors would otherwise leave for it to reuse
+            # (VGG16's eager first probe touched twice as many new pages,
+            # `benchmarks/setup_cost.py --parts`).
+            if reads_loss_scale(model):
+                _keras_compat.build_optimizer(model)
         probe = GradientProbe(model, batch, histograms=histograms)
         probe.validate()
         if unbuilt:

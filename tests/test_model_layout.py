@@ -1,11 +1,11 @@
 import keras
 from conftest import mlp
 
+from keras_trainwatch.model_graph import is_relu_activated
 from keras_trainwatch.probe.layout import (
     ACTIVATIONS,
     GRADIENTS,
     ModelLayout,
-    is_relu_activated,
 )
 
 

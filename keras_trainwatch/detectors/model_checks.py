@@ -30,7 +30,7 @@ from keras_trainwatch.findings import (
     MISSING_ACTIVATION,
     Finding,
 )
-from keras_trainwatch.probe.layout import activation_name, consumers_in_graph
+from keras_trainwatch.model_graph import activation_name, consumers_in_graph
 
 # A dropout rate above this leaves almost no unit to learn from.
 MAX_DROPOUT_RATE = 0.8

@@ -14,9 +14,16 @@ from typing import Any
 import keras
 
 from keras_trainwatch import _keras_compat
+from keras_trainwatch.model_graph import (
+    CONV_LAYER_TYPES,
+    activation_name,
+    consumers_in_graph,
+    is_relu_activated,
+    nodes_in_graph,
+    reads_model_inputs,
+    walk_layers,
+)
 from keras_trainwatch.records import ACTIVATIONS, GRADIENTS, DeadUnitSource
-
-_RELU_ACTIVATION_NAMES = frozenset({"relu", "relu6"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,7 +193,7 @@ class ModelLayout:
         """
         variables = tuple(model.trainable_variables)
         index_of = {id(v): i for i, v in enumerate(variables)}
-        walked = list(_walk_layers(model))
+        walked = list(walk_layers(model))
         named_layers = [(name, layer) for name, layer, _ in walked]
 
         # A variable belongs to the layer that a model lists (as in
@@ -207,7 +214,7 @@ class ModelLayout:
         )
 
         graph_io = _keras_compat.graph_io(model)
-        graph_nodes = {} if graph_io is None else _nodes_in_graph(graph_io[1])
+        graph_nodes = {} if graph_io is None else nodes_in_graph(graph_io[1])
         consumers = {} if graph_io is None else consumers_in_graph(graph_io[1])
         output_ids = (
             set()
@@ -270,102 +277,6 @@ class ModelLayout:
         )
 
 
-def is_relu_activated(layer: keras.layers.Layer) -> bool:
-    """Whether the layer's output is a ReLU that can be 0 for every input.
-
-    Covers `keras.layers.ReLU` (without a negative slope),
-    `keras.layers.Activation("relu")` and Dense/convolution layers built with
-    `activation="relu"` (or `"relu6"`).
-
-    Args:
-        layer: A Keras layer.
-
-    Returns:
-        `True` if the layer's units can die.
-    """
-    if isinstance(layer, keras.layers.ReLU):
-        return not layer.negative_slope
-    if not isinstance(layer, _ACTIVATED_LAYER_TYPES):
-        return False
-    activation = getattr(layer, "activation", None)
-    return getattr(activation, "__name__", None) in _RELU_ACTIVATION_NAMES
-
-
-_CONV_LAYER_TYPES = (
-    keras.layers.Conv1D,
-    keras.layers.Conv2D,
-    keras.layers.Conv3D,
-)
-_ACTIVATED_LAYER_TYPES = (
-    keras.layers.Activation,
-    keras.layers.Dense,
-    keras.layers.EinsumDense,
-    keras.layers.Conv1DTranspose,
-    keras.layers.Conv2DTranspose,
-    keras.layers.Conv3DTranspose,
-    keras.layers.SeparableConv1D,
-    keras.layers.SeparableConv2D,
-    keras.layers.DepthwiseConv1D,
-    keras.layers.DepthwiseConv2D,
-) + _CONV_LAYER_TYPES
-
-
-def _walk_layers(model):
-    """Yields `(display_name, layer, owner_name)` for every sublayer, parents
-    first. `owner_name` is the display name of the outermost layer that
-    contains it and is not a model."""
-
-    def walk(layer, prefix, owner):
-        for child in _keras_compat.child_layers(layer):
-            name = f"{prefix}{child.name}"
-            child_owner = owner or (
-                None if isinstance(child, keras.Model) else name
-            )
-            yield name, child, child_owner or name
-            yield from walk(child, f"{name}/", child_owner)
-
-    yield from walk(model, "", None)
-
-
-def _nodes_in_graph(graph_outputs):
-    """Maps `id(layer)` to the Keras nodes (calls) of the layer in the graph
-    that ends at `graph_outputs` (a layer shared within the graph has
-    several; a layer inside a nested model has none)."""
-    nodes_by_layer = {}
-    seen_nodes = set()
-    stack = list(keras.tree.flatten(graph_outputs))
-    while stack:
-        operation, node = _keras_compat.producer(stack.pop())
-        if id(node) in seen_nodes:
-            continue
-        seen_nodes.add(id(node))
-        nodes_by_layer.setdefault(id(operation), []).append(node)
-        stack.extend(node.input_tensors)
-    return nodes_by_layer
-
-
-def consumers_in_graph(graph_outputs) -> dict[int, tuple[Any, list]]:
-    """Maps `id(layer)` to `(layer, the layers that read its outputs)` in the
-    graph that ends at `graph_outputs`, one entry per reading call."""
-    consumers, seen, stack = {}, set(), list(keras.tree.flatten(graph_outputs))
-    while stack:
-        tensor = stack.pop()
-        if not hasattr(tensor, "_keras_history"):
-            continue
-        operation, node = _keras_compat.producer(tensor)
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        for parent in keras.tree.flatten(node.input_tensors):
-            if hasattr(parent, "_keras_history"):
-                producer, _ = _keras_compat.producer(parent)
-                consumers.setdefault(id(producer), (producer, []))[1].append(
-                    operation
-                )
-            stack.append(parent)
-    return consumers
-
-
 _SATURATING_ACTIVATIONS = frozenset({"sigmoid", "tanh"})
 
 
@@ -396,7 +307,7 @@ def _kernel_layer(name, layer, index_of):
 def _kernel_and_bias(layer, index_of):
     """`(kernel_index, bias_index)` of a Dense or plain convolution layer
     (whose kernel's last axis is its units), or `None`."""
-    if not isinstance(layer, (keras.layers.Dense,) + _CONV_LAYER_TYPES):
+    if not isinstance(layer, (keras.layers.Dense,) + CONV_LAYER_TYPES):
         return None
     kernel = getattr(layer, "kernel", None)
     if kernel is None or id(kernel) not in index_of:
@@ -413,7 +324,7 @@ def _watched(name, indices, layer, graph_nodes, input_ids):
         return WatchedLayer(name, indices)
     nodes = graph_nodes.get(id(layer), [])
     reads_input = any(
-        _from_inputs(t, input_ids)
+        reads_model_inputs(t, input_ids)
         for node in nodes
         for t in keras.tree.flatten(node.input_tensors)
     )
@@ -426,54 +337,6 @@ def _watched(name, indices, layer, graph_nodes, input_ids):
         normalization="Normalization" in kind or kind.endswith("Norm"),
         reads_input=reads_input,
     )
-
-
-# Layers that move, pad or drop input values without changing their scale:
-# a layer behind them still reads the inputs as they come.
-_SCALE_PRESERVING = (
-    keras.layers.ZeroPadding1D,
-    keras.layers.ZeroPadding2D,
-    keras.layers.ZeroPadding3D,
-    keras.layers.Cropping1D,
-    keras.layers.Cropping2D,
-    keras.layers.Cropping3D,
-    keras.layers.Reshape,
-    keras.layers.Flatten,
-    keras.layers.Permute,
-    keras.layers.Dropout,
-    keras.layers.SpatialDropout1D,
-    keras.layers.SpatialDropout2D,
-    keras.layers.SpatialDropout3D,
-    keras.layers.GaussianNoise,
-    keras.layers.Identity,
-    keras.layers.Concatenate,
-)
-
-
-def _from_inputs(tensor, input_ids, depth=0) -> bool:
-    """Whether `tensor` is a model input, or one passed on unscaled by
-    padding, cropping, reshaping or dropout layers."""
-    if id(tensor) in input_ids:
-        return True
-    if depth > 8 or not hasattr(tensor, "_keras_history"):
-        return False
-    operation, node = _keras_compat.producer(tensor)
-    if not isinstance(operation, _SCALE_PRESERVING):
-        return False
-    return all(
-        _from_inputs(t, input_ids, depth + 1)
-        for t in keras.tree.flatten(node.input_tensors)
-    )
-
-
-def activation_name(layer: keras.layers.Layer) -> str | None:
-    """The name of the layer's activation function (`"relu"`, `"sigmoid"`,
-    ...), `"relu"` for a `keras.layers.ReLU`, or `None`."""
-    if isinstance(layer, keras.layers.ReLU):
-        return "relu"
-    activation = getattr(layer, "activation", None)
-    name = getattr(activation, "__name__", None)
-    return None if name in (None, "linear") else name
 
 
 def _is_sequence_to_one(layer):

@@ -1,3 +1,5 @@
+import weakref
+
 import keras
 import numpy as np
 import pytest
@@ -200,6 +202,49 @@ def functional_two_layer():
         name="hidden",
     )(inputs)
     return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(h))
+
+
+def test_the_eager_pass_holds_no_layer_output_past_the_backward_pass(
+    digits, monkeypatch
+):
+    """The outputs the probe reads (ReLU, sigmoid) are reduced before the
+    backward pass, so that run eagerly (the first probe, before training)
+    they are freed as the tape goes back through them and the backward pass
+    can reuse their memory, instead of being held to the end."""
+    from keras_trainwatch.probe import reductions
+
+    inputs = keras.Input((64,))
+    h = keras.layers.Dense(32, activation="relu", name="relu")(inputs)
+    h = keras.layers.Dense(16, activation="sigmoid", name="sigmoid")(h)
+    outputs = keras.layers.Dense(10, activation="softmax")(h)
+    model = keras.Model(inputs, outputs)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    probe = GradientProbe(
+        model, ProbeBatch.from_data((digits[0][:32], digits[1][:32]))
+    )
+    read_outputs = []
+    for name in ("dead_units_from_output", "saturated_share"):
+        original = getattr(reductions, name)
+
+        def remembering(output, *args, original=original):
+            read_outputs.append(weakref.ref(output))
+            return original(output, *args)
+
+        monkeypatch.setattr(reductions, name, remembering)
+    alive_after_backward = []
+    gradient = tf.GradientTape.gradient
+
+    def backward(tape, *args, **kwargs):
+        grads = gradient(tape, *args, **kwargs)
+        alive_after_backward.extend(ref() is not None for ref in read_outputs)
+        return grads
+
+    monkeypatch.setattr(tf.GradientTape, "gradient", backward)
+    result = probe._gradient_pass(*probe._batch)
+    assert alive_after_backward == [False, False]
+    assert [float(n) for n in result.dead_units] == [
+        probe(0, 0).dead_units[0].dead_units
+    ]
 
 
 @pytest.mark.parametrize(

@@ -151,14 +151,7 @@ def reduce_to_statistics(
             ),
             [-1, reductions.HISTOGRAM_BINS, 3],
         ),
-        saturated=_stack(
-            [
-                reductions.saturated_share(output, layer.activation)
-                for layer, output in zip(
-                    layout.saturating_layers, result.saturating
-                )
-            ]
-        ),
+        saturated=_stack(result.saturated),
         weight_spreads=_spreads(weights, kernels),
         grad_spreads=_spreads(summed, kernels),
     )
@@ -269,10 +262,7 @@ def read(statistics: ProbeStatistics) -> ProbeStatistics:
 
 
 def _dead_units(result, layout, summed):
-    counts = [
-        reductions.dead_units_from_output(activation, relu.channel_axis)
-        for relu, activation in zip(layout.activation_relus, result.activations)
-    ]
+    counts = list(result.dead_units)
     for relu in layout.gradient_relus:
         if relu.kernel_index in summed:
             counts.append(

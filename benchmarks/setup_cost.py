@@ -42,12 +42,13 @@ MODEL is a name of the real-model benchmark (`app/VGG16` or `VGG16`,
 `hub/Bert`, `io/unet`, ...); `--repeat N` measures each N times, each time
 in fresh processes (the figures vary from run to run on a shared machine). With `--breakdown`: where a later probe's time goes, the
 compiled probe against its own gradient pass alone (the same stateless
-forward and backward, compiled the same way, without the reductions to
-statistics) and against a Keras training step on as many samples, best of
+forward and backward, compiled the same way, without the reductions of
+gradients and weights; it reduces the layer outputs it reads itself) and against a Keras training step on as many samples, best of
 7 calls each, in one process, and the operations in the graph of each (what
 a trace builds). With `--parts`: where the watch's setup goes,
 part by part, in a fresh process per model (Keras's symbolic build, the
-layout, the first probe's eager pass and its eager reductions, the
+layout, the first probe's eager pass, which reduces the layer outputs it
+reads, and its eager reductions of the gradients and weights, the
 optimizer's state), with the eager pass's system time and page faults
 against a second pass's: what the first touches of new memory cost; then
 the same with the optimizer's state built before the pass, as the watch
@@ -315,7 +316,8 @@ def breakdown(name):
 def setup_parts(name, optimizer_first=False):
     """Where the setup goes, part by part, in the watch's order: Keras's
     symbolic build of the model, compiled loss and metrics, the layout, the
-    eager gradient pass and the eager reductions of the first probe, then
+    eager gradient pass (its layer outputs reduced in it) and the eager
+    reductions of the gradients and weights of the first probe, then
     the optimizer's state. With `optimizer_first`, the optimizer's state is
     built before the pass (the order before it was moved): what that does
     to the pass's first touches of new memory."""

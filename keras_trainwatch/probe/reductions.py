@@ -280,13 +280,14 @@ def _sampled_rows(kernel, bias):
 
 def _stacked_spreads(stacked):
     highs, lows = tf.reduce_max(stacked, axis=2), tf.reduce_min(stacked, axis=2)
-    spread = tf.reduce_max(highs - lows, axis=1)
+    differences = highs - lows
+    spread = tf.reduce_max(differences, axis=1)
     largest = tf.maximum(
         tf.reduce_max(highs, axis=1), -tf.reduce_min(lows, axis=1)
     )
-    relative = tf.where(largest > 0, spread / largest, tf.zeros_like(spread))
-    finite = tf.reduce_all(tf.math.is_finite(highs - lows), axis=1)
-    return tf.where(finite, relative, tf.fill(tf.shape(relative), np.nan))
+    relative = tf.where(largest > 0, spread / largest, 0.0)
+    finite = tf.reduce_all(tf.math.is_finite(differences), axis=1)
+    return tf.where(finite, relative, np.nan)
 
 
 def early_and_late(sequence_grad, backwards):

@@ -40,19 +40,20 @@ Keras's step both run on TensorFlow's default device.
 
 MODEL is a name of the real-model benchmark (`app/VGG16` or `VGG16`,
 `hub/Bert`, `io/unet`, ...); `--repeat N` measures each N times, each time
-in fresh processes (the figures vary from run to run on a shared machine). With `--breakdown`: where a later probe's time goes, the
-compiled probe against its own gradient pass alone (the same stateless
-forward and backward, compiled the same way, without the reductions of
-gradients and weights; it reduces the layer outputs it reads itself) and
-against a Keras training step on as many samples, best of 7 calls each, in one process, and the operations in the graph of each (what
-a trace builds). With `--parts`: where the watch's setup goes,
-part by part, in a fresh process per model (Keras's symbolic build, the
-layout, the first probe's eager pass, which reduces the layer outputs it
-reads, and its eager reductions of the gradients and weights, the
-optimizer's state), with the eager pass's system time and page faults
-against a second pass's: what the first touches of new memory cost; then
-the same with the optimizer's state built before the pass, as the watch
-did until it was moved after it.
+in fresh processes (the figures vary from run to run on a shared machine).
+With `--breakdown`: where a later probe's time goes, the compiled probe
+against its own gradient pass alone (the same stateless forward and
+backward, compiled the same way, without the reductions of gradients and
+weights; it reduces the layer outputs it reads itself) and against a Keras
+training step on as many samples, best of 7 calls each, in one process, and
+the operations in the graph of each (what a trace builds). With `--parts`:
+where the watch's setup goes, part by part, in a fresh process per model
+(Keras's symbolic build, the layout, the first probe's eager pass, which
+reduces the layer outputs it reads, and its eager reductions of the
+gradients and weights, the optimizer's state), with the eager pass's system
+time and page faults against a second pass's: what the first touches of new
+memory cost; then the same with the optimizer's state built before the
+pass, as the watch did until it was moved after it.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ are updated only inside the scope and never written back: watching does not
 change training. The trainable variables are read into tensors that the tape
 watches, and the gradient is that of the model's own loss (regularization
 included, multiplied by the optimizer's loss scale and divided by it
-afterwards).
+afterwards). The layer outputs the probe reads are reduced between the
+forward and the backward pass, so that none is held past its gradient.
 """
 
 from __future__ import annotations

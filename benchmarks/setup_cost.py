@@ -39,21 +39,22 @@ Keras's step both run on TensorFlow's default device.
     .venv/bin/python benchmarks/setup_cost.py --parts MODEL [MODEL ...]
 
 MODEL is a name of the real-model benchmark (`app/VGG16` or `VGG16`,
-`hub/Bert`, `io/unet`, ...); `--repeat N` measures each N times, each time
-in fresh processes (the figures vary from run to run on a shared machine).
-With `--breakdown`: where a later probe's time goes, the compiled probe
-against its own gradient pass alone (the same stateless forward and
-backward, compiled the same way, without the reductions of gradients and
-weights; it reduces the layer outputs it reads itself) and against a Keras
-training step on as many samples, best of 7 calls each, in one process, and
-the operations in the graph of each (what a trace builds). With `--parts`:
-where the watch's setup goes, part by part, in a fresh process per model
-(Keras's symbolic build, the layout, the first probe's eager pass, which
-reduces the layer outputs it reads, and its eager reductions of the
-gradients and weights, the optimizer's state), with the eager pass's system
-time and page faults against a second pass's: what the first touches of new
-memory cost; then the same with the optimizer's state built before the
-pass, as the watch did until it was moved after it.
+`hub/Bert`, `io/unet`, ...), or `mlp` for the small MLP with `--parts`;
+`--repeat N` measures each N times, each time in fresh processes (the
+figures vary from run to run on a shared machine). With `--breakdown`:
+where a later probe's time goes, the compiled probe against its own
+gradient pass alone (the same stateless forward and backward, compiled the
+same way, without the reductions of gradients and weights; it reduces the
+layer outputs it reads itself) and against a Keras training step on as many
+samples, best of 7 calls each, in one process, and the operations in the
+graph of each (what a trace builds). With `--parts`: where the watch's
+setup goes, part by part, in a fresh process per model (Keras's symbolic
+build, the layout, the first probe's eager pass, which reduces the layer
+outputs it reads, and its eager reductions of the gradients and weights,
+the optimizer's state), with the eager pass's system time and page faults
+against a second pass's: what the first touches of new memory cost; then
+the same with the optimizer's state built before the pass, as the watch did
+until it was moved after it.
 """
 
 from __future__ import annotations
@@ -177,12 +178,14 @@ def watched(name):
     }
 
 
-def small_mlp():
-    """The watch's fixed setup on overhead.py's MLP (probe of 256)."""
+# `--parts mlp` measures the small MLP's setup part by part.
+SMALL_MLP = "mlp"
+
+
+def small_mlp_model():
+    """`(model, x, y)`: overhead.py's MLP, compiled, and its probe of 256."""
     import keras
     import numpy as np
-
-    import keras_trainwatch as ktw
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(256, 784)).astype("float32")
@@ -196,6 +199,14 @@ def small_mlp():
         ]
     )
     model.compile("adam", "sparse_categorical_crossentropy")
+    return model, x, y
+
+
+def small_mlp():
+    """The watch's fixed setup on overhead.py's MLP (probe of 256)."""
+    import keras_trainwatch as ktw
+
+    model, x, y = small_mlp_model()
     started = time.perf_counter()
     watch = ktw.GradientWatch((x, y), probe_samples=None, loss_spike_z=None)
     watch.set_model(model)
@@ -327,7 +338,11 @@ def setup_parts(name, optimizer_first=False):
     from keras_trainwatch.probe.probe import GradientProbe
     from keras_trainwatch.probe.statistics import read, reduce_to_statistics
 
-    model, x, y = compiled_model(name, PROBE_BATCH)
+    model, x, y = (
+        small_mlp_model()
+        if name == SMALL_MLP
+        else compiled_model(name, PROBE_BATCH)
+    )
     batch = ProbeBatch.from_data((x, y))
     parts = {}
 
@@ -393,7 +408,7 @@ def print_parts(name, kind, found):
     print(
         f"{name} ({found['variables']} variables), {order}: "
         + ", ".join(
-            f"{part} {seconds:.2f} s"
+            f"{part} {seconds:.3f} s"
             for part, seconds in found["parts"].items()
         )
         + f"; the eager pass's system time (first touches of new memory) "

@@ -122,8 +122,7 @@ class GradientPass:
             # Reduced before the backward pass (off the tape: nothing to
             # differentiate), so that run eagerly (the first probe) the pass
             # holds no layer output past its gradient and the backward pass
-            # reuses their memory (VGG16's first probe touches about a
-            # fifth fewer new pages: `benchmarks/setup_cost.py --parts`).
+            # reuses their memory.
             with tape.stop_recording():
                 dead_units, saturated = self._reduce_outputs(
                     activations, saturating

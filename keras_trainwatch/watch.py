@@ -310,6 +310,7 @@ class GradientWatch(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.schedule.start_fit(self._optimizer_step())
+        self.detectors.start_fit((self.params or {}).get("epochs"))
         self._fit_started = False
         if self.writes_summaries and self._summary_writer is None:
             self._summary_writer = ProbeSummaryWriter(

@@ -38,13 +38,23 @@ def test_rules_turned_off_take_nothing():
 
 def test_no_gradient_at_all_hides_its_consequences():
     # Every gradient is 0 and a layer's units are all dead: the dead-unit
-    # rule alone finds them, the suite names the blocked gradient instead.
+    # rule alone finds them, the suite names the blocked gradient instead,
+    # once a second probe with the same loss confirms it.
     record = make_record(
         layers=[("dense", 0.0, 1.0), ("out", 0.0, 1.0)],
         dead=[("dense", 8, 8)],
     )
     assert [f.kind for f in DeadReluDetector()(record, [])] == ["dead_relu"]
-    assert [f.kind for f in make_suite()(record, [])] == ["no_gradient"]
+    assert make_suite()(record, []) == []
+    assert [f.kind for f in make_suite()(record, [record])] == ["no_gradient"]
+
+
+def test_a_blocked_probe_batch_while_training_moves_the_loss_is_not_no_gradient():
+    # The probe batch's outputs are all 0 (a ReLU output at initialization),
+    # but the training batches moved the weights: the probe loss changed.
+    first = make_record(layers=[("out", 0.0, 1.0)], loss=0.69)
+    later = make_record(layers=[("out", 0.0, 1.0)], loss=0.52, step=10)
+    assert make_suite()(later, [first]) == []
 
 
 def test_construction_checks_come_before_the_probes_findings():
@@ -64,6 +74,7 @@ def test_construction_checks_come_before_the_probes_findings():
 
 def test_epoch_losses_reach_the_loss_rules():
     suite = make_suite(loss_patience=2)
+    suite.start_fit(planned_epochs=None)
     record = make_record(layers=[("dense", 1.0, 1.0)])
     for loss in (1.0, 1.0, 1.0):
         assert suite(record, []) == []

@@ -27,9 +27,23 @@ def test_a_jump_after_warmup_is_a_spike_with_its_z():
     assert "standard deviations" in spike.message
 
 
-def test_nothing_is_judged_during_warmup():
+def test_during_warmup_only_a_jump_by_an_order_of_magnitude_is_a_spike():
     detector = SpikeDetector("training loss", warmup=32)
-    assert feed(detector, noisy(10) + [100.0]) == []
+    # Noise and a fivefold rise are not judged before 32 steps of history.
+    assert feed(detector, noisy(10) + [5.0]) == []
+    [jump] = detector.update(0, 11, 12.0)
+    assert jump.threshold == 10 and jump.value == pytest.approx(
+        12.0 / (sum(noisy(3)) / 3)
+    )
+    assert "times the mean of its first 3 steps" in jump.message
+
+
+def test_a_blow_up_in_the_first_steps_is_caught_at_the_step_it_crosses():
+    # A rate far too high: 2.3 at the start, 37 ten steps later.
+    losses = [2.3, 2.1, 2.6, 3.5, 5.0, 8.0, 13.0, 19.0, 26.0, 37.0]
+    found = feed(SpikeDetector("training loss"), losses)
+    assert [f.step for f in found] == [8, 9]
+    assert found[0].value == pytest.approx(26.0 / (7.0 / 3))
 
 
 def test_a_spike_stays_out_of_the_window():

@@ -20,6 +20,7 @@ from keras_trainwatch.findings import (
     VANISHING_GRADIENTS,
     Finding,
 )
+from keras_trainwatch.detectors.no_gradient import blocks_every_gradient
 from keras_trainwatch.records import ProbeRecord
 
 # What regression targets far from unit scale do: huge errors, so huge
@@ -44,8 +45,9 @@ class CauseLinker:
     """Puts causes before the symptoms they explain.
 
     - No gradient at all: dead units and vanishing gradients are its
-      consequences and are dropped; an output that cannot vary (softmax
-      over one unit) is named as its cause.
+      consequences and are dropped (also at a first such probe, before a
+      second one confirms the `no_gradient` finding); an output that cannot
+      vary (softmax over one unit) is named as its cause.
     - Saturated sigmoid/tanh units are named as the likely cause of the
       vanishing gradients of the same probe.
     - Data far from unit scale is not a fault on its own (`keras.applications`
@@ -80,7 +82,7 @@ class CauseLinker:
     def __call__(
         self, findings: list[Finding], record: ProbeRecord
     ) -> list[Finding]:
-        findings = _explain_no_gradient(findings)
+        findings = _explain_no_gradient(findings, record)
         findings = _explain_vanishing(findings)
         return self._explain_by_scale(findings, record)
 
@@ -147,8 +149,10 @@ class CauseLinker:
         ]
 
 
-def _explain_no_gradient(findings):
-    if not any(f.kind == NO_GRADIENT for f in findings):
+def _explain_no_gradient(findings, record):
+    # Dead units and vanishing gradients are consequences of a blocked
+    # probe, reported (folded into no_gradient) once two probes confirm it.
+    if not blocks_every_gradient(record):
         return findings
     causes = [f for f in findings if f.kind == MISMATCHED_OUTPUT]
     linked = []

@@ -9,6 +9,16 @@ import math
 from keras_trainwatch._validation import open_range, positive_int
 from keras_trainwatch.findings import LOSS_SPIKE, Finding
 
+# Before `warmup` values there is no spread to judge against: a value this
+# many times the first values' mean is a jump all the same (a rate that
+# blows up in the first steps).
+EARLY_JUMP = 10.0
+# How many of the first values make the reference of an early jump.
+EARLY_REFERENCE = 3
+# The spread a z-score divides by is at least this share of the first
+# values' mean, so that a spike must rise by 6% of where the loss started.
+MIN_SPREAD_OF_START = 0.01
+
 
 class SpikeDetector:
     """Flags a value that jumps far above its recent range.
@@ -19,6 +29,10 @@ class SpikeDetector:
     so that it does not widen the range that the next values are judged
     against. The state is the window itself: bounded, however long the run.
 
+    Before `warmup` values, a value more than 10 times the mean of the first
+    three is a spike too: a loss that blows up in its first steps is not
+    missed for want of history.
+
     Args:
         quantity: What the values are, for the message (`"training loss"`,
             `"global gradient norm"`).
@@ -27,7 +41,12 @@ class SpikeDetector:
             largest z of the training loss stayed far below it (see
             README, "Loss spikes").
         window: Integer >= 2, default 128 (OLMo-core's).
-        warmup: Integer >= 2, default 32: values seen before judging.
+        warmup: Integer >= 2, default 32: values seen before judging by
+            the z-score.
+
+    Attributes:
+        largest_z: The largest z-score judged since `reset` (the benchmarks
+            print it next to `max_z`).
 
     Example:
 
@@ -58,6 +77,8 @@ class SpikeDetector:
         self._values: collections.deque[float] = collections.deque(
             maxlen=self.window
         )
+        self._first: list[float] = []
+        self.largest_z = -math.inf
 
     def update(self, epoch: int, step: int, value: float) -> list[Finding]:
         """Judges one value, then adds it to the window unless it spiked.
@@ -68,31 +89,72 @@ class SpikeDetector:
         """
         if not math.isfinite(value):
             return []
-        if len(self._values) >= self.warmup:
+        found = self._early_jump(epoch, step, value)
+        if not found and len(self._values) >= self.warmup:
             mean = math.fsum(self._values) / len(self._values)
             variance = math.fsum((v - mean) ** 2 for v in self._values) / len(
                 self._values
             )
-            # A floor on the spread: a loss that has been flat to the last
-            # digit must still jump by a visible amount to count.
-            spread = max(math.sqrt(variance), 1e-3 * abs(mean), 1e-12)
+            # Floors on the spread: a loss that has been flat to the last
+            # digit must still jump by a visible amount to count, and a loss
+            # near 0 by a share of where it started (rises from 3e-5 to 1e-3
+            # are noise near convergence).
+            start = math.fsum(self._first) / len(self._first)
+            spread = max(
+                math.sqrt(variance),
+                1e-3 * abs(mean),
+                MIN_SPREAD_OF_START * abs(start),
+                1e-12,
+            )
             z = (value - mean) / spread
+            self.largest_z = max(self.largest_z, z)
             if z > self.max_z:
-                return [
-                    Finding(
-                        kind=self.kind,
-                        layer=None,
-                        epoch=epoch,
-                        step=step,
-                        value=z,
-                        threshold=self.max_z,
-                        message=(
-                            f"Loss spike at step {step}: the {self.quantity} "
-                            f"{value:.4g} is {z:.1f} standard deviations above "
-                            f"its mean over the last {len(self._values)} steps "
-                            f"({mean:.4g}; flagged above {self.max_z:g})."
-                        ),
+                found = [
+                    self._spike(
+                        epoch,
+                        step,
+                        z,
+                        self.max_z,
+                        f"the {self.quantity} {value:.4g} is {z:.1f} standard "
+                        f"deviations above its mean over the last "
+                        f"{len(self._values)} steps ({mean:.4g}; flagged above "
+                        f"{self.max_z:g})",
                     )
                 ]
+        if found:
+            return found
+        if len(self._first) < EARLY_REFERENCE:
+            self._first.append(value)
         self._values.append(value)
         return []
+
+    def _early_jump(self, epoch, step, value):
+        if not self._first or len(self._values) >= self.warmup:
+            return []
+        reference = math.fsum(self._first) / len(self._first)
+        if reference <= 0 or value <= EARLY_JUMP * reference:
+            return []
+        jump = value / reference
+        return [
+            self._spike(
+                epoch,
+                step,
+                jump,
+                EARLY_JUMP,
+                f"the {self.quantity} {value:.4g} is {jump:.0f} times the mean "
+                f"of its first {len(self._first)} steps ({reference:.4g}; "
+                f"flagged above {EARLY_JUMP:g} times before {self.warmup} "
+                "steps of history)",
+            )
+        ]
+
+    def _spike(self, epoch, step, value, threshold, evidence):
+        return Finding(
+            kind=self.kind,
+            layer=None,
+            epoch=epoch,
+            step=step,
+            value=value,
+            threshold=threshold,
+            message=f"Loss spike at step {step}: {evidence}.",
+        )

@@ -12,15 +12,19 @@ them silently (`tests/test_model_checks.py`).
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import keras
+import numpy as np
 
 from keras_trainwatch import _keras_compat
+from keras_trainwatch._host import to_numpy
 from keras_trainwatch.detectors.loss_kinds import (
-    BINARY,
+    ABSOLUTE,
     CATEGORICAL,
-    REGRESSION,
     SPARSE_CATEGORICAL,
+    SQUARED,
+    compiled_losses,
     loss_name_and_logits,
     losses_by_output,
 )
@@ -34,6 +38,31 @@ from keras_trainwatch.model_graph import activation_name, consumers_in_graph
 
 # A dropout rate above this leaves almost no unit to learn from.
 MAX_DROPOUT_RATE = 0.8
+
+# Output activations whose values are always positive: the only ones that
+# learn with a categorical cross-entropy in Keras 3 without
+# from_logits=True (it divides the outputs by their sum and takes the log).
+# Measured by benchmarks/output_loss_pairs.py (docs/output_loss_pairs.md):
+# softmax, sigmoid and softplus learn; linear, relu, elu and tanh learn
+# nothing. Every output learns with binary cross-entropy (Keras clips what
+# is out of range), so none is flagged there.
+POSITIVE_OUTPUTS = frozenset({"softmax", "sigmoid", "softplus", "exponential"})
+
+# The range of the outputs of an activation, for targets it cannot reach.
+OUTPUT_RANGES = {
+    "sigmoid": (0.0, 1.0),
+    "hard_sigmoid": (0.0, 1.0),
+    "softmax": (0.0, 1.0),
+    "tanh": (-1.0, 1.0),
+    "softsign": (-1.0, 1.0),
+    "relu": (0.0, math.inf),
+    "softplus": (0.0, math.inf),
+    "exponential": (0.0, math.inf),
+    "elu": (-1.0, math.inf),
+}
+# Targets beyond the output's range are a fault when they alone keep the
+# loss above this share of the base-rate loss.
+MAX_UNREACHABLE = 0.1
 
 
 def check_model(model: keras.Model) -> list[Finding]:
@@ -77,13 +106,17 @@ class ModelChecks:
 
     Args:
         model: A built, compiled Keras model.
+        targets: The probe batch's targets (for `unreachable_targets`), or
+            `None`.
     """
 
     kind = MISMATCHED_OUTPUT  # and the other construction kinds
     history_size = 0
 
-    def __init__(self, model: keras.Model):
+    def __init__(self, model: keras.Model, targets=None):
         self.findings = check_model(model)
+        if not any(f.kind == MISMATCHED_OUTPUT for f in self.findings):
+            self.findings += unreachable_targets(model, targets)
 
     def __call__(self, record, recent) -> list[Finding]:
         return [
@@ -116,45 +149,86 @@ def _output_checks(layer, output, loss):
                 "class with softmax.",
             )
         ]
-    for losses, expected in (
-        (CATEGORICAL | SPARSE_CATEGORICAL, "softmax"),
-        (BINARY, "sigmoid"),
+    if (
+        name in CATEGORICAL | SPARSE_CATEGORICAL
+        and not from_logits
+        and activation not in POSITIVE_OUTPUTS
     ):
-        if name in losses:
-            return _probability_checks(
-                layer, where, name, from_logits, activation, expected
-            )
-    if name in REGRESSION and activation == "softmax":
         return [
             _mismatch(
                 layer,
-                f"{where} applies softmax, whose outputs sum "
-                f"to 1, before the regression loss {name}.",
-                "Use a linear output layer for regression.",
-            )
-        ]
-    return []
-
-
-def _probability_checks(layer, where, loss, from_logits, activation, expected):
-    """A cross-entropy wants `expected` probabilities, or logits with
-    `from_logits=True`.
-
-    Probabilities into a `from_logits=True` loss are not flagged: Keras's
-    TensorFlow backend reads the logits the softmax/sigmoid kept, warns
-    about it itself, and trains exactly as with logits.
-    """
-    if not from_logits and activation != expected:
-        return [
-            _mismatch(
-                layer,
-                f"{where} uses a {activation} activation, but the loss {loss} "
-                f"expects {expected} probabilities.",
-                f"Use activation='{expected}' on the output layer, or keep it "
+                f"{where} uses a {activation} activation, whose outputs can be "
+                f"0 or negative, before the loss {name}: Keras divides the "
+                "outputs by their sum and takes their log, which such outputs "
+                "break (the pair learns nothing in "
+                "benchmarks/output_loss_pairs.py).",
+                "Use activation='softmax' on the output layer, or keep it "
                 "linear and pass from_logits=True to the loss.",
             )
         ]
     return []
+
+
+def unreachable_targets(model: keras.Model, targets) -> list[Finding]:
+    """Regression targets that the output layer's activation cannot reach
+    (a sigmoid, softmax or ReLU output against targets outside its range),
+    as findings at step 0.
+
+    Flagged when the part of the targets beyond the output's range alone
+    keeps the loss above `MAX_UNREACHABLE` of the base-rate loss (the
+    variance for squared error, the distance to the median for absolute
+    error): the best the output can do is the targets clipped into its
+    range.
+
+    Args:
+        model: A built, compiled single-output Keras model.
+        targets: The probe batch's targets.
+
+    Returns:
+        A list of at most one `Finding`.
+    """
+    flat = keras.tree.flatten(targets)
+    graph = _keras_compat.graph_io(model)
+    losses = compiled_losses(model)
+    if graph is None or len(flat) != 1 or flat[0] is None or len(losses) != 1:
+        return []
+    name, _ = loss_name_and_logits(losses[0])
+    outputs = keras.tree.flatten(graph[1])
+    if name not in SQUARED | ABSOLUTE or len(outputs) != 1:
+        return []
+    layer, _ = _keras_compat.producer(outputs[0])
+    activation = activation_name(layer) or "linear"
+    if activation not in OUTPUT_RANGES:
+        return []
+    low, high = OUTPUT_RANGES[activation]
+    y = to_numpy(flat[0]).astype(np.float64).ravel()
+    gap = y - np.clip(y, low, high)
+    if name in SQUARED:
+        floor, base = np.mean(gap**2), np.var(y)
+    else:
+        floor, base = np.mean(np.abs(gap)), np.mean(np.abs(y - np.median(y)))
+    if base <= 0 or floor / base <= MAX_UNREACHABLE:
+        return []
+    outside = float(np.mean(gap != 0))
+    return [
+        _mismatch(
+            layer,
+            f"The output layer '{layer.name}' applies {activation}, whose "
+            f"outputs lie in {_interval(low, high)}, but {outside:.0%} of the "
+            "probe batch's targets lie outside it: even at its best the "
+            f"{name} loss stays at {floor / base:.0%} of the base-rate loss "
+            f"(flagged above {MAX_UNREACHABLE:.0%}).",
+            "Use a linear output layer (or an activation whose range covers "
+            "the targets), or scale the targets into the output's range.",
+            value=floor / base,
+            threshold=MAX_UNREACHABLE,
+        )
+    ]
+
+
+def _interval(low, high):
+    left = "[" if low == 0 and high == math.inf else "("
+    return f"{left}{low:g}, {'inf' if high == math.inf else f'{high:g}'})"
 
 
 def _linear_stacks(outputs):
@@ -184,8 +258,10 @@ def _linear_stacks(outputs):
     return found
 
 
-def _mismatch(layer, message, remedy):
-    return _finding(MISMATCHED_OUTPUT, layer.name, 0.0, 0.0, message, remedy)
+def _mismatch(layer, message, remedy, value=0.0, threshold=0.0):
+    return _finding(
+        MISMATCHED_OUTPUT, layer.name, value, threshold, message, remedy
+    )
 
 
 def _finding(kind, layer, value, threshold, message, remedy=""):

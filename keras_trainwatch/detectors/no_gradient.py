@@ -11,9 +11,16 @@ from keras_trainwatch.records import ProbeRecord
 
 
 class NoGradientDetector:
-    """Finds a probe where no gradient reaches any weight: every gradient
+    """Finds probes where no gradient reaches any weight: every gradient
     entry of every layer is exactly 0 while the loss is finite. Nothing can
     train; the layers did not die one by one, something blocks them all.
+
+    One probe is not enough: the probe batch can differ from the training
+    batches (a ReLU output that is 0 for every probe sample at
+    initialization, but not for the batches that train). So the finding
+    needs two probes in a row without any gradient and with the same probe
+    loss: had a training batch moved the weights, the loss would have
+    moved.
 
     Example:
 
@@ -23,15 +30,16 @@ class NoGradientDetector:
     """
 
     kind = NO_GRADIENT
-    history_size = 0
+    history_size = 1
 
     def __call__(
         self, record: ProbeRecord, recent: Sequence[ProbeRecord]
     ) -> list[Finding]:
-        if (
-            not record.layers
-            or not math.isfinite(record.loss)
-            or any(layer.grad_norm != 0 for layer in record.layers)
+        if not (
+            blocks_every_gradient(record)
+            and recent
+            and blocks_every_gradient(recent[-1])
+            and math.isclose(recent[-1].loss, record.loss, rel_tol=1e-6)
         ):
             return []
         return [
@@ -46,3 +54,12 @@ class NoGradientDetector:
                 "nothing trains.",
             )
         ]
+
+
+def blocks_every_gradient(record: ProbeRecord) -> bool:
+    """Whether no gradient reached any weight at the probe of `record`."""
+    return (
+        bool(record.layers)
+        and math.isfinite(record.loss)
+        and all(layer.grad_norm == 0 for layer in record.layers)
+    )

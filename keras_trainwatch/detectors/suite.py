@@ -19,10 +19,16 @@ from keras_trainwatch.detectors.loss_progress import (
 from keras_trainwatch.detectors.loss_spike import SpikeDetector
 from keras_trainwatch.detectors.model_checks import ModelChecks
 from keras_trainwatch.detectors.no_gradient import NoGradientDetector
+from keras_trainwatch.detectors.remedies import RemedyAdvisor
 from keras_trainwatch.detectors.saturation import SaturationDetector
 from keras_trainwatch.detectors.symmetry import SymmetricUnitsDetector
 from keras_trainwatch.detectors.vanishing import VanishingGradientDetector
-from keras_trainwatch.findings import Finding
+from keras_trainwatch.findings import (
+    LOSS_NOT_IMPROVING,
+    SATURATED_UNITS,
+    VANISHING_GRADIENTS,
+    Finding,
+)
 from keras_trainwatch.records import ProbeRecord
 
 # Each detector argument by the name `GradientWatch` gives it, so that an
@@ -44,7 +50,8 @@ class DetectorSuite:
 
     A probe's record goes through the construction checks of the model
     first, then every per-probe detector, then the `CauseLinker`, which puts
-    a cause before the symptoms it explains. The per-step losses go to the
+    a cause before the symptoms it explains, then the `RemedyAdvisor`,
+    which fits the remedies to the optimizer and to what was found before. The per-step losses go to the
     spike rule, and each epoch's loss to the loss-progress rules. The
     arguments are `GradientWatch`'s, documented and defaulted there (a
     watch's suite is `watch.detectors`).
@@ -71,6 +78,9 @@ class DetectorSuite:
         loss_spike_z: float | None,
     ):
         with as_arguments(WATCH_ARGUMENTS):
+            self.saturation = SaturationDetector(
+                max_saturated=saturated_fraction
+            )
             self.detectors = (
                 VanishingGradientDetector(
                     max_ratio=vanishing_ratio,
@@ -82,7 +92,7 @@ class DetectorSuite:
                 ),
                 DeadReluDetector(max_dead_fraction=dead_fraction),
                 NoGradientDetector(),
-                SaturationDetector(max_saturated=saturated_fraction),
+                self.saturation,
                 SymmetricUnitsDetector(),
             )
             self.loss_progress = (
@@ -99,6 +109,7 @@ class DetectorSuite:
             self.detectors += (self.loss_progress,)
         self._model_checks: ModelChecks | None = None
         self._cause_linker = CauseLinker()
+        self._advisor = RemedyAdvisor()
 
     @property
     def history_size(self) -> int:
@@ -114,13 +125,20 @@ class DetectorSuite:
         """Prepares the rules that depend on the model: its construction
         checks, the kind of its loss, and the base-rate loss of the probe
         batch's `targets`."""
-        self._model_checks = ModelChecks(model)
+        self._model_checks = ModelChecks(model, targets)
         self._cause_linker = CauseLinker(regression=is_regression(model))
+        self._advisor.attach(model)
         if self.loss_progress is not None:
             self.loss_progress.chance = chance_loss(model, targets)
 
+    def start_fit(self, planned_epochs: int | None) -> None:
+        """Tells the loss-progress rules how many epochs `fit` plans."""
+        if self.loss_progress is not None:
+            self.loss_progress.start_fit(planned_epochs)
+
     def reset(self) -> None:
         """Forgets the losses seen (a new run of a new model)."""
+        self._advisor.reset()
         if self.spike_detector is not None:
             self.spike_detector.reset()
         if self.loss_progress is not None:
@@ -145,7 +163,29 @@ class DetectorSuite:
             for detector in checks + self.detectors
             for finding in detector(record, recent)
         ]
-        return self._cause_linker(found, record)
+        found += self._saturation_with_symptoms(found, record)
+        return self._advisor(self._cause_linker(found, record))
+
+    def _saturation_with_symptoms(self, found, record):
+        """Saturated layers not flagged on their own, next to a symptom the
+        saturation may explain: a loss that is not improving, or gradients
+        that vanish."""
+        symptoms = [
+            text
+            for kind, text in (
+                (LOSS_NOT_IMPROVING, "the training loss is not improving"),
+                (VANISHING_GRADIENTS, "gradients vanish in this probe"),
+            )
+            if any(f.kind == kind for f in found)
+        ]
+        if not symptoms:
+            return []
+        flagged = {f.layer for f in found if f.kind == SATURATED_UNITS}
+        return [
+            self.saturation.finding(record, stats, " and ".join(symptoms))
+            for stats in self.saturation.saturated(record)
+            if stats.name not in flagged
+        ]
 
     def observe_epoch_loss(self, loss: float | None) -> None:
         """Adds an epoch's training loss for the loss-progress rules."""

@@ -130,11 +130,14 @@ class GradientWatch(keras.callbacks.Callback):
         dead_fraction: Float in (0, 1], default 0.5. See
             `DeadReluDetector.max_dead_fraction`.
         saturated_fraction: Float in (0, 1], default 0.5. See
-            `SaturationDetector.max_saturated`.
+            `SaturationDetector.max_saturated` (a saturated layer is a
+            finding only when it costs learning).
         loss_patience: Integer >= 2 (default 5) or `None` to turn the rules
-            off: epochs over which a loss that does not improve beyond the
-            base rate, or oscillates, is reported. See
-            `LossProgressDetector`.
+            off: epochs judged at a time by the rules on the loss's course
+            (a loss that does not move, stays at the base rate, or
+            oscillates). A loss at the base rate is reported after
+            `loss_patience` + 1 epochs or a quarter of `fit`'s epochs,
+            whichever is longer. See `LossProgressDetector`.
         on_finding: What to do with a new finding: `"warn"` (default; one
             line on the `keras_trainwatch` logger), `"stop"` (warn and set
             `model.stop_training`), `"raise"` (raise
@@ -142,8 +145,9 @@ class GradientWatch(keras.callbacks.Callback):
             `Finding`.
         loss_spike_z: Positive float (default 6, OLMo-core's rule) or `None`
             to turn the rule off: a training step whose loss is this many
-            standard deviations above the last 128 steps' (after 32 steps)
-            is a `loss_spike` finding. The per-step losses stay on the
+            standard deviations above the last 128 steps' (after 32 steps;
+            before them, 10 times the first steps' loss) is a `loss_spike`
+            finding. The per-step losses stay on the
             device and are read 16 steps at a time. See `SpikeDetector`.
         keep_records: How many of the latest `ProbeRecord`s to keep in
             `records`: an integer >= 1 (default 100) or `None` for all of

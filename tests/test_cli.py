@@ -82,7 +82,7 @@ def test_report_prints_findings_per_run_and_plots(demo_logs, capsys, tmp_path):
     out = capsys.readouterr().out
     assert "vanishing/broken      vanishing_gradients  hidden_0_dense" in out
     assert "vanishing/fixed       none" in out
-    assert "remedy for dead_relu: Lower the learning rate." in out
+    assert "remedy for dead_relu: Lower the learning rate (now " in out
     assert (
         plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         and plot.stat().st_size > 20_000

@@ -69,3 +69,15 @@ def test_a_flat_loss_needs_a_visible_jump():
 def test_bad_arguments_are_rejected(bad):
     with pytest.raises(ValueError, match="Invalid value received"):
         SpikeDetector("training loss", **bad)
+
+
+def test_a_wobble_near_a_loss_of_0_is_not_a_spike():
+    # A net memorizing its data: the loss started at 0.6 and sits at 0.002.
+    detector = SpikeDetector("training loss")
+    feed(detector, [0.6, 0.55, 0.65] + noisy(130, mean=0.002, spread=0.0003))
+    # 0.06 is about 200 deviations up, but 10% of where the loss started.
+    assert detector.update(0, 133, 0.06) == []
+    assert detector.largest_z == 6.0
+    # Back to half of where it started: an instability worth naming.
+    [spike] = detector.update(0, 134, 0.3)
+    assert spike.value > 6

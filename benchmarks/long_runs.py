@@ -414,7 +414,7 @@ def run(case, seed, reference, healthy_share, broken_share):
         f"{case.name}/s{seed}",
         label,
         evidence,
-        [(f.kind, f.layer, f.epoch) for f in watch.findings],
+        [(f.kind, f.layer, f.epoch, f.message) for f in watch.findings],
         worst_values(watch, tracker),
         time.perf_counter() - started,
         slow_start=stretch is not None and stretch >= 0.25 * case.epochs,
@@ -497,7 +497,7 @@ def describe(findings):
         return "-"
     return ", ".join(
         kind + (f"@{layer}" if layer else "") + f" (epoch {epoch})"
-        for kind, layer, epoch in findings
+        for kind, layer, epoch, _ in findings
     )
 
 
@@ -517,7 +517,7 @@ def summary(title, results, good="healthy"):
     if slow:
         noted = [
             r for r in slow
-            if {kind for kind, _, _ in r.findings} == {"loss_not_improving"}
+            if {f[0] for f in r.findings} == {"loss_not_improving"}
         ]
         print(f"\n{title}: {good} runs that sat at the base rate for a quarter "
               f"of their epochs or more (a slow-start note is due): "
@@ -528,6 +528,9 @@ def summary(title, results, good="healthy"):
           f"caught {len(caught)}/{len(broken)}"
           f" (missed: {', '.join(r.name for r in broken if not r.findings) or 'none'}); "
           f"unclear {len(results) - len(healthy) - len(broken)}")
+    for r in alarms:
+        for kind, _, epoch, message in r.findings:
+            print(f"  {r.name}, epoch {epoch}: {message}")
     if not healthy:
         return
     print(f"worst values over the {good} runs (threshold):")

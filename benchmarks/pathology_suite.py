@@ -613,6 +613,8 @@ def run(case: Case, probe_samples: int = 256) -> Outcome:
     visible, probe_steps, measuring = [], [], [0.0]
 
     def after_probe(new_findings, record):
+        if probe_steps and probe_steps[-1] == record.step:
+            return  # a spike found between probes, reported with the last record
         started = time.perf_counter()
         probe_steps.append(record.step)
         visible.append(measure.faults(probe_x, probe_y))

@@ -179,85 +179,267 @@ def binary_mlp(widths, activation, init="glorot_uniform"):
 
 CASES = [
     # Slow starts: plain SGD at small rates on sigmoid stacks.
-    Case("slow_sigmoid3_sgd0.5_moons", "healthy", toy_tasks.moons,
-         binary_mlp((32, 32, 32), "sigmoid"), sgd(0.5), BCE, 100,
-         targets=as_float),
-    Case("slow_sigmoid3_sgd0.2_moons", "healthy", toy_tasks.moons,
-         binary_mlp((32, 32, 32), "sigmoid"), sgd(0.2), BCE, 150,
-         targets=as_float),
-    Case("slow_sigmoid4_sgd0.5_circles", "healthy", toy_tasks.circles,
-         binary_mlp((32, 32, 32, 32), "sigmoid"), sgd(0.5), BCE, 150,
-         targets=as_float),
-    Case("slow_sigmoid2_sgd0.1_moons", "healthy", toy_tasks.moons,
-         binary_mlp((16, 16), "sigmoid"), sgd(0.1), BCE, 100,
-         targets=as_float),
-    Case("slow_tanh_smallinit_sgd0.05_circles", "healthy", toy_tasks.circles,
-         binary_mlp((32, 32), "tanh", keras.initializers.RandomNormal(0, 0.05)),
-         sgd(0.05), BCE, 150, targets=as_float),
-    Case("slow_tanh_init0.1_sgd0.05m_circles", "healthy", toy_tasks.circles,
-         binary_mlp((32, 32), "tanh", keras.initializers.RandomNormal(0, 0.1)),
-         sgd(0.05, 0.9), BCE, 100, targets=as_float),
-    Case("slow_tanh_init0.05_sgd0.05m_circles", "healthy", toy_tasks.circles,
-         binary_mlp((32, 32), "tanh", keras.initializers.RandomNormal(0, 0.05)),
-         sgd(0.05, 0.9), BCE, 100, targets=as_float),
-    Case("slow_tanh_init0.1_sgd0.1_circles", "healthy", toy_tasks.circles,
-         binary_mlp((32, 32), "tanh", keras.initializers.RandomNormal(0, 0.1)),
-         sgd(0.1), BCE, 150, targets=as_float),
-    Case("slow_sigmoid3x16_sgd0.3_moons", "healthy", toy_tasks.moons,
-         binary_mlp((16, 16, 16), "sigmoid"), sgd(0.3), BCE, 100,
-         targets=as_float),
+    Case(
+        "slow_sigmoid3_sgd0.5_moons",
+        "healthy",
+        toy_tasks.moons,
+        binary_mlp((32, 32, 32), "sigmoid"),
+        sgd(0.5),
+        BCE,
+        100,
+        targets=as_float,
+    ),
+    Case(
+        "slow_sigmoid3_sgd0.2_moons",
+        "healthy",
+        toy_tasks.moons,
+        binary_mlp((32, 32, 32), "sigmoid"),
+        sgd(0.2),
+        BCE,
+        150,
+        targets=as_float,
+    ),
+    Case(
+        "slow_sigmoid4_sgd0.5_circles",
+        "healthy",
+        toy_tasks.circles,
+        binary_mlp((32, 32, 32, 32), "sigmoid"),
+        sgd(0.5),
+        BCE,
+        150,
+        targets=as_float,
+    ),
+    Case(
+        "slow_sigmoid2_sgd0.1_moons",
+        "healthy",
+        toy_tasks.moons,
+        binary_mlp((16, 16), "sigmoid"),
+        sgd(0.1),
+        BCE,
+        100,
+        targets=as_float,
+    ),
+    Case(
+        "slow_tanh_smallinit_sgd0.05_circles",
+        "healthy",
+        toy_tasks.circles,
+        binary_mlp((32, 32), "tanh", keras.initializers.RandomNormal(0, 0.05)),
+        sgd(0.05),
+        BCE,
+        150,
+        targets=as_float,
+    ),
+    Case(
+        "slow_tanh_init0.1_sgd0.05m_circles",
+        "healthy",
+        toy_tasks.circles,
+        binary_mlp((32, 32), "tanh", keras.initializers.RandomNormal(0, 0.1)),
+        sgd(0.05, 0.9),
+        BCE,
+        100,
+        targets=as_float,
+    ),
+    Case(
+        "slow_tanh_init0.05_sgd0.05m_circles",
+        "healthy",
+        toy_tasks.circles,
+        binary_mlp((32, 32), "tanh", keras.initializers.RandomNormal(0, 0.05)),
+        sgd(0.05, 0.9),
+        BCE,
+        100,
+        targets=as_float,
+    ),
+    Case(
+        "slow_tanh_init0.1_sgd0.1_circles",
+        "healthy",
+        toy_tasks.circles,
+        binary_mlp((32, 32), "tanh", keras.initializers.RandomNormal(0, 0.1)),
+        sgd(0.1),
+        BCE,
+        150,
+        targets=as_float,
+    ),
+    Case(
+        "slow_sigmoid3x16_sgd0.3_moons",
+        "healthy",
+        toy_tasks.moons,
+        binary_mlp((16, 16, 16), "sigmoid"),
+        sgd(0.3),
+        BCE,
+        100,
+        targets=as_float,
+    ),
     # Saturated but learning: tanh stacks on unscaled inputs.
-    Case("tanh_unscaled5_spirals", "healthy",
-         lambda s: toy_tasks.spirals(seed=s, scale=5.0),
-         mlp((64, 64), "tanh", 3, "softmax"), adam(1e-2), SCE, 100),
-    Case("tanh_unscaled10_blobs", "healthy",
-         lambda s: toy_tasks.blobs(seed=s, scale=10.0, features=2, classes=3),
-         mlp((32, 32), "tanh", 3, "softmax", inputs=2), adam(1e-3), SCE, 100),
-    Case("tanh_unscaled8_moons_sgd", "healthy",
-         lambda s: toy_tasks.moons(seed=s, scale=8.0),
-         binary_mlp((32, 32), "tanh"), sgd(0.05), BCE, 100, targets=as_float),
+    Case(
+        "tanh_unscaled5_spirals",
+        "healthy",
+        lambda s: toy_tasks.spirals(seed=s, scale=5.0),
+        mlp((64, 64), "tanh", 3, "softmax"),
+        adam(1e-2),
+        SCE,
+        100,
+    ),
+    Case(
+        "tanh_unscaled10_blobs",
+        "healthy",
+        lambda s: toy_tasks.blobs(seed=s, scale=10.0, features=2, classes=3),
+        mlp((32, 32), "tanh", 3, "softmax", inputs=2),
+        adam(1e-3),
+        SCE,
+        100,
+    ),
+    Case(
+        "tanh_unscaled8_moons_sgd",
+        "healthy",
+        lambda s: toy_tasks.moons(seed=s, scale=8.0),
+        binary_mlp((32, 32), "tanh"),
+        sgd(0.05),
+        BCE,
+        100,
+        targets=as_float,
+    ),
     # Converge and flatten; noisy labels; ReLU stacks.
-    Case("relu_spirals_converges", "healthy", toy_tasks.spirals,
-         mlp((64, 64, 64), "relu", 3, "softmax"), adam(3e-3), SCE, 200),
-    Case("relu_moons_noisy_labels", "healthy",
-         lambda s: toy_tasks.moons(seed=s, flip=0.2),
-         binary_mlp((32, 32), "relu"), adam(1e-3), BCE, 100, targets=as_float),
-    Case("sigmoid_blobs_sgd", "healthy",
-         lambda s: toy_tasks.blobs(seed=s),
-         mlp((32, 32), "sigmoid", 4, "softmax", inputs=8), sgd(0.1), SCE, 100),
-    Case("relu_regression_sgd", "healthy", toy_tasks.regression,
-         mlp((32, 32), "relu", 1, None, inputs=8), sgd(0.01), MSE, 100),
+    Case(
+        "relu_spirals_converges",
+        "healthy",
+        toy_tasks.spirals,
+        mlp((64, 64, 64), "relu", 3, "softmax"),
+        adam(3e-3),
+        SCE,
+        200,
+    ),
+    Case(
+        "relu_moons_noisy_labels",
+        "healthy",
+        lambda s: toy_tasks.moons(seed=s, flip=0.2),
+        binary_mlp((32, 32), "relu"),
+        adam(1e-3),
+        BCE,
+        100,
+        targets=as_float,
+    ),
+    Case(
+        "sigmoid_blobs_sgd",
+        "healthy",
+        lambda s: toy_tasks.blobs(seed=s),
+        mlp((32, 32), "sigmoid", 4, "softmax", inputs=8),
+        sgd(0.1),
+        SCE,
+        100,
+    ),
+    Case(
+        "relu_regression_sgd",
+        "healthy",
+        toy_tasks.regression,
+        mlp((32, 32), "relu", 1, None, inputs=8),
+        sgd(0.01),
+        MSE,
+        100,
+    ),
     # Small CNN and LSTM.
-    Case("cnn_digits_sgd", "healthy", digits_task, cnn, sgd(0.05, 0.9), SCE, 50),
-    Case("lstm_sequences", "healthy", toy_tasks.sequences, lstm, adam(3e-3),
-         BCE, 50, targets=as_float),
+    Case(
+        "cnn_digits_sgd", "healthy", digits_task, cnn, sgd(0.05, 0.9), SCE, 50
+    ),
+    Case(
+        "lstm_sequences",
+        "healthy",
+        toy_tasks.sequences,
+        lstm,
+        adam(3e-3),
+        BCE,
+        50,
+        targets=as_float,
+    ),
     # Fine-tuning a trained model at a small rate.
-    Case("finetune_relu_moons", "healthy", toy_tasks.moons,
-         binary_mlp((32, 32), "relu"), adam(1e-4), BCE, 50, targets=as_float,
-         pretrain=30),
+    Case(
+        "finetune_relu_moons",
+        "healthy",
+        toy_tasks.moons,
+        binary_mlp((32, 32), "relu"),
+        adam(1e-4),
+        BCE,
+        50,
+        targets=as_float,
+        pretrain=30,
+    ),
     # Broken twins.
-    Case("broken_lr1e-10_sigmoid_moons", "broken", toy_tasks.moons,
-         binary_mlp((32, 32, 32), "sigmoid"), sgd(1e-10), BCE, 100,
-         targets=as_float),
-    Case("broken_lr1e-10_relu_moons", "broken", toy_tasks.moons,
-         binary_mlp((32, 32), "relu"), adam(1e-10), BCE, 100,
-         targets=as_float),
-    Case("broken_lr1e-6_relu_spirals", "broken", toy_tasks.spirals,
-         mlp((64, 64, 64), "relu", 3, "softmax"), adam(1e-6), SCE, 100),
-    Case("broken_lr1e-6_sgd_blobs", "broken", lambda s: toy_tasks.blobs(seed=s),
-         mlp((32, 32), "sigmoid", 4, "softmax", inputs=8), sgd(1e-6), SCE, 100),
-    Case("broken_shuffled_labels_moons", "broken", shuffled(toy_tasks.moons),
-         binary_mlp((16, 16), "relu"), adam(1e-3), BCE, 100,
-         targets=as_float),
-    Case("broken_saturated_tanh_unscaled100", "broken",
-         lambda s: toy_tasks.moons(seed=s, scale=100.0),
-         binary_mlp((32, 32), "tanh", keras.initializers.RandomNormal(0, 1.0)),
-         sgd(0.01), BCE, 100, targets=as_float),
-    Case("broken_mae_sigmoid_moons", "broken", toy_tasks.moons,
-         binary_mlp((32, 32), "relu"), sgd(0.01), "mean_absolute_error", 100,
-         targets=as_float),
-    Case("broken_sigmoid_output_regression", "broken", toy_tasks.regression,
-         mlp((32, 32), "relu", 1, "sigmoid", inputs=8), adam(1e-2), MSE, 100),
+    Case(
+        "broken_lr1e-10_sigmoid_moons",
+        "broken",
+        toy_tasks.moons,
+        binary_mlp((32, 32, 32), "sigmoid"),
+        sgd(1e-10),
+        BCE,
+        100,
+        targets=as_float,
+    ),
+    Case(
+        "broken_lr1e-10_relu_moons",
+        "broken",
+        toy_tasks.moons,
+        binary_mlp((32, 32), "relu"),
+        adam(1e-10),
+        BCE,
+        100,
+        targets=as_float,
+    ),
+    Case(
+        "broken_lr1e-6_relu_spirals",
+        "broken",
+        toy_tasks.spirals,
+        mlp((64, 64, 64), "relu", 3, "softmax"),
+        adam(1e-6),
+        SCE,
+        100,
+    ),
+    Case(
+        "broken_lr1e-6_sgd_blobs",
+        "broken",
+        lambda s: toy_tasks.blobs(seed=s),
+        mlp((32, 32), "sigmoid", 4, "softmax", inputs=8),
+        sgd(1e-6),
+        SCE,
+        100,
+    ),
+    Case(
+        "broken_shuffled_labels_moons",
+        "broken",
+        shuffled(toy_tasks.moons),
+        binary_mlp((16, 16), "relu"),
+        adam(1e-3),
+        BCE,
+        100,
+        targets=as_float,
+    ),
+    Case(
+        "broken_saturated_tanh_unscaled100",
+        "broken",
+        lambda s: toy_tasks.moons(seed=s, scale=100.0),
+        binary_mlp((32, 32), "tanh", keras.initializers.RandomNormal(0, 1.0)),
+        sgd(0.01),
+        BCE,
+        100,
+        targets=as_float,
+    ),
+    Case(
+        "broken_mae_sigmoid_moons",
+        "broken",
+        toy_tasks.moons,
+        binary_mlp((32, 32), "relu"),
+        sgd(0.01),
+        "mean_absolute_error",
+        100,
+        targets=as_float,
+    ),
+    Case(
+        "broken_sigmoid_output_regression",
+        "broken",
+        toy_tasks.regression,
+        mlp((32, 32), "relu", 1, "sigmoid", inputs=8),
+        adam(1e-2),
+        MSE,
+        100,
+    ),
 ]
 
 
@@ -293,14 +475,21 @@ def fit(case, seed, optimizer, callbacks=()):
     if case.pretrain:
         model.compile(keras.optimizers.Adam(1e-2), case.loss)
         history = model.fit(
-            task.x, targets, epochs=case.pretrain,
-            batch_size=case.batch_size, verbose=0,
+            task.x,
+            targets,
+            epochs=case.pretrain,
+            batch_size=case.batch_size,
+            verbose=0,
         )
         losses += history.history["loss"]
     model.compile(optimizer(), case.loss)
     history = model.fit(
-        task.x, targets, epochs=case.epochs, batch_size=case.batch_size,
-        verbose=0, callbacks=list(callbacks),
+        task.x,
+        targets,
+        epochs=case.epochs,
+        batch_size=case.batch_size,
+        verbose=0,
+        callbacks=list(callbacks),
     )
     losses += history.history["loss"]
     return model, task, losses
@@ -404,10 +593,14 @@ def run(case, seed, reference, healthy_share, broken_share):
     tracker = StallTracker(watch)
     model, task, losses = fit(case, seed, case.optimizer, [watch, tracker])
     label, evidence = oracle(
-        task.score(model), task.chance, twin, losses, healthy_share,
+        task.score(model),
+        task.chance,
+        twin,
+        losses,
+        healthy_share,
         broken_share,
     )
-    stretch = base_rate_epochs(task, losses[case.pretrain:], case.loss)
+    stretch = base_rate_epochs(task, losses[case.pretrain :], case.loss)
     if stretch is not None:
         evidence += f"; {stretch} of {case.epochs} epochs at the base rate"
     result = Result(
@@ -426,16 +619,34 @@ def run(case, seed, reference, healthy_share, broken_share):
 # --- seeded faults ---------------------------------------------------------------
 
 BASES = {
-    "binary": Case("binary", "healthy", toy_tasks.moons,
-                   binary_mlp((32, 32), "relu"), adam(1e-3), BCE, 30,
-                   targets=as_float),
-    "multiclass": Case("multiclass", "healthy",
-                       lambda s: toy_tasks.blobs(seed=s),
-                       mlp((32, 32), "relu", 4, "softmax", inputs=8),
-                       adam(1e-3), SCE, 30),
-    "regression": Case("regression", "healthy", toy_tasks.regression,
-                       mlp((32, 32), "relu", 1, None, inputs=8), adam(1e-3),
-                       MSE, 30),
+    "binary": Case(
+        "binary",
+        "healthy",
+        toy_tasks.moons,
+        binary_mlp((32, 32), "relu"),
+        adam(1e-3),
+        BCE,
+        30,
+        targets=as_float,
+    ),
+    "multiclass": Case(
+        "multiclass",
+        "healthy",
+        lambda s: toy_tasks.blobs(seed=s),
+        mlp((32, 32), "relu", 4, "softmax", inputs=8),
+        adam(1e-3),
+        SCE,
+        30,
+    ),
+    "regression": Case(
+        "regression",
+        "healthy",
+        toy_tasks.regression,
+        mlp((32, 32), "relu", 1, None, inputs=8),
+        adam(1e-3),
+        MSE,
+        30,
+    ),
 }
 OUTPUTS = {
     "binary": ("relu", "elu", "tanh", None, "softplus"),
@@ -452,25 +663,30 @@ SWAPPED_LOSSES = {
 def mutants():
     """The DeepFD-style mutants of each base model."""
     for name, base in BASES.items():
-        yield dataclasses.replace(base, name=f"{name}_lr_x1000",
-                                  optimizer=adam(1.0))
-        yield dataclasses.replace(base, name=f"{name}_lr_1e-7",
-                                  optimizer=adam(1e-7))
+        yield dataclasses.replace(
+            base, name=f"{name}_lr_x1000", optimizer=adam(1.0)
+        )
+        yield dataclasses.replace(
+            base, name=f"{name}_lr_1e-7", optimizer=adam(1e-7)
+        )
         for loss in SWAPPED_LOSSES[name]:
-            yield dataclasses.replace(base, name=f"{name}_loss_{loss}",
-                                      loss=loss)
+            yield dataclasses.replace(
+                base, name=f"{name}_loss_{loss}", loss=loss
+            )
         for optimizer, make in (
             ("sgd", sgd(1e-3)),
             ("adadelta", lambda: keras.optimizers.Adadelta()),
             ("rmsprop", lambda: keras.optimizers.RMSprop(1e-3)),
         ):
-            yield dataclasses.replace(base, name=f"{name}_opt_{optimizer}",
-                                      optimizer=make)
+            yield dataclasses.replace(
+                base, name=f"{name}_opt_{optimizer}", optimizer=make
+            )
         inputs = 2 if name == "binary" else 8
         units = {"binary": 1, "multiclass": 4, "regression": 1}[name]
         for output in OUTPUTS[name]:
             yield dataclasses.replace(
-                base, name=f"{name}_output_{output or 'linear'}",
+                base,
+                name=f"{name}_output_{output or 'linear'}",
                 build=mlp((32, 32), "relu", units, output, inputs=inputs),
             )
 
@@ -516,18 +732,23 @@ def summary(title, results, good="healthy"):
     alarms = [r for r in healthy if r.findings]
     if slow:
         noted = [
-            r for r in slow
+            r
+            for r in slow
             if {f[0] for f in r.findings} == {"loss_not_improving"}
         ]
-        print(f"\n{title}: {good} runs that sat at the base rate for a quarter "
-              f"of their epochs or more (a slow-start note is due): "
-              f"{len(noted)}/{len(slow)} got it and nothing else")
+        print(
+            f"\n{title}: {good} runs that sat at the base rate for a quarter "
+            f"of their epochs or more (a slow-start note is due): "
+            f"{len(noted)}/{len(slow)} got it and nothing else"
+        )
     caught = [r for r in broken if r.findings]
-    print(f"\n{title}: findings on {good} runs {len(alarms)}/{len(healthy)}"
-          f" ({', '.join(r.name for r in alarms) or 'none'}); broken runs "
-          f"caught {len(caught)}/{len(broken)}"
-          f" (missed: {', '.join(r.name for r in broken if not r.findings) or 'none'}); "
-          f"unclear {len(results) - len(healthy) - len(broken)}")
+    print(
+        f"\n{title}: findings on {good} runs {len(alarms)}/{len(healthy)}"
+        f" ({', '.join(r.name for r in alarms) or 'none'}); broken runs "
+        f"caught {len(caught)}/{len(broken)}"
+        f" (missed: {', '.join(r.name for r in broken if not r.findings) or 'none'}); "
+        f"unclear {len(results) - len(healthy) - len(broken)}"
+    )
     for r in alarms:
         for kind, _, epoch, message in r.findings:
             print(f"  {r.name}, epoch {epoch}: {message}")

@@ -36,7 +36,15 @@ import numpy as np  # noqa: E402
 import toy_tasks  # noqa: E402
 from keras import layers as L  # noqa: E402
 
-ACTIVATIONS = ("linear", "sigmoid", "softmax", "relu", "elu", "softplus", "tanh")
+ACTIVATIONS = (
+    "linear",
+    "sigmoid",
+    "softmax",
+    "relu",
+    "elu",
+    "softplus",
+    "tanh",
+)
 CROSS_ENTROPIES = (
     "binary_crossentropy",
     "categorical_crossentropy",
@@ -63,7 +71,9 @@ def tasks_for(loss, seed):
             signed.x,
             ((signed.y - low) / (high - low)).astype("float32"),
             signed.x_test,
-            np.clip((signed.y_test - low) / (high - low), 0, 1).astype("float32"),
+            np.clip((signed.y_test - low) / (high - low), 0, 1).astype(
+                "float32"
+            ),
             0,
         )
         return [(signed, signed.y, 1), (unit, unit.y, 1)]
@@ -107,7 +117,9 @@ def main(seeds):
     for loss in CROSS_ENTROPIES + REGRESSION_LOSSES:
         reference = {}
         for seed in range(seeds):
-            for index, (task, targets, units) in enumerate(tasks_for(loss, seed)):
+            for index, (task, targets, units) in enumerate(
+                tasks_for(loss, seed)
+            ):
                 reference[index, seed] = (
                     train(task, targets, units, CANONICAL[loss], loss, seed),
                     task.chance,
@@ -125,8 +137,7 @@ def main(seeds):
                         )
                 learned.append(
                     all(
-                        scores[index, seed]
-                        >= chance + 0.5 * (best - chance)
+                        scores[index, seed] >= chance + 0.5 * (best - chance)
                         for seed in range(seeds)
                         for best, chance in [reference[index, seed]]
                     )

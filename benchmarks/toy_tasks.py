@@ -50,7 +50,9 @@ class Task:
         if not np.all(np.isfinite(prediction)):
             return -np.inf
         if not self.classes:
-            residual = np.mean((prediction.reshape(self.y_test.shape) - self.y_test) ** 2)
+            residual = np.mean(
+                (prediction.reshape(self.y_test.shape) - self.y_test) ** 2
+            )
             return float(1.0 - residual / np.var(self.y_test))
         if prediction.shape[-1] == 1:
             labels = (prediction[:, 0] > 0.5).astype(int)
@@ -60,7 +62,9 @@ class Task:
 
 
 def _split(name, x, y, classes, n_train):
-    return Task(name, x[:n_train], y[:n_train], x[n_train:], y[n_train:], classes)
+    return Task(
+        name, x[:n_train], y[:n_train], x[n_train:], y[n_train:], classes
+    )
 
 
 def _standardize(x):
@@ -93,7 +97,9 @@ def circles(seed=0, *, n=512, noise=0.1, scale=1.0) -> Task:
     angle = rng.uniform(0, 2 * np.pi, total)
     x = np.stack([radius * np.cos(angle), radius * np.sin(angle)], 1)
     x = x + rng.normal(scale=noise * 2, size=x.shape)
-    return _split("circles", _standardize(x) * scale, label.astype("int32"), 2, n)
+    return _split(
+        "circles", _standardize(x) * scale, label.astype("int32"), 2, n
+    )
 
 
 def spirals(seed=0, *, n=768, arms=3, noise=0.15, scale=1.0) -> Task:
@@ -105,17 +111,23 @@ def spirals(seed=0, *, n=768, arms=3, noise=0.15, scale=1.0) -> Task:
     theta = 2 * np.pi * label / arms + 3.0 * r
     x = np.stack([r * np.cos(theta), r * np.sin(theta)], 1)
     x = x + rng.normal(scale=noise * 0.3, size=x.shape)
-    return _split("spirals", _standardize(x) * scale, label.astype("int32"), arms, n)
+    return _split(
+        "spirals", _standardize(x) * scale, label.astype("int32"), arms, n
+    )
 
 
-def blobs(seed=0, *, n=512, classes=4, features=8, spread=2.0, scale=1.0) -> Task:
+def blobs(
+    seed=0, *, n=512, classes=4, features=8, spread=2.0, scale=1.0
+) -> Task:
     """Gaussian blobs (`classes` classes) in `features` dimensions."""
     rng = np.random.default_rng(seed)
     total = 2 * n
     centers = rng.normal(size=(classes, features))
     label = rng.integers(0, classes, total)
     x = centers[label] + rng.normal(scale=spread / 2, size=(total, features))
-    return _split("blobs", _standardize(x) * scale, label.astype("int32"), classes, n)
+    return _split(
+        "blobs", _standardize(x) * scale, label.astype("int32"), classes, n
+    )
 
 
 def regression(seed=0, *, n=512, features=8, shift=0.0, noise=0.3) -> Task:

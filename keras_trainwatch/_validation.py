@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
+import os
 from collections.abc import Iterable, Iterator, Mapping
 
 
@@ -103,7 +104,12 @@ def one_of(name, value, allowed):
 
 
 def all_among(name, values: Iterable, allowed) -> tuple:
-    """Returns `values` as a tuple if each of them is among `allowed`."""
+    """Returns `values` as a tuple if each of them is among `allowed` (a
+    single string is not a collection of values here)."""
+    if isinstance(values, str):
+        raise invalid(
+            name, f"a list or tuple of values among {tuple(allowed)}", values
+        )
     values = tuple(values)
     if any(value not in allowed for value in values):
         raise invalid(name, f"values among {tuple(allowed)}", values)
@@ -121,3 +127,13 @@ def instance_of(name, value, types, expected: str):
             f"{expected}. Received: {name} of type {type(value).__name__}"
         )
     return value
+
+
+def optional_path(name, value):
+    """Returns `value` as a `str` path, or `None` for `None`; anything else
+    but a `str` or `os.PathLike` raises `TypeError` naming the argument."""
+    if value is None:
+        return None
+    return os.fspath(
+        instance_of(name, value, (str, os.PathLike), "a path (str) or None")
+    )

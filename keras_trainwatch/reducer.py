@@ -15,9 +15,11 @@ from keras_trainwatch import _keras_compat
 from keras_trainwatch._host import to_numpy
 from keras_trainwatch._validation import (
     all_among,
+    boolean,
     instance_of,
     integer_at_least,
     one_of,
+    optional_path,
     real_in_range,
 )
 from keras_trainwatch.copying import deepcopy_without
@@ -192,12 +194,10 @@ class AutoLRReducer(keras.callbacks.Callback):
             "a keras_trainwatch.GradientWatch or None",
         )
         self.react_to = all_among("react_to", react_to, KINDS)
-        self.rollback = bool(rollback)
+        self.rollback = boolean("rollback", rollback)
         self.max_rollbacks = integer_at_least("max_rollbacks", max_rollbacks, 1)
-        self.rollback_dir = (
-            None if rollback_dir is None else os.fspath(rollback_dir)
-        )
-        self.backup_dir = None if backup_dir is None else os.fspath(backup_dir)
+        self.rollback_dir = optional_path("rollback_dir", rollback_dir)
+        self.backup_dir = optional_path("backup_dir", backup_dir)
         self.reductions: list[Reduction] = []
         self._reactions = FindingReactions(self.react_to)
         self._rollback = Rollback(self.max_rollbacks, self.rollback_dir)
@@ -249,6 +249,14 @@ class AutoLRReducer(keras.callbacks.Callback):
     # --- training lifecycle ------------------------------------------------
 
     def on_train_begin(self, logs=None):
+        if self.watch is not None and self.watch.model is not self.model:
+            raise ValueError(
+                "Invalid value received for argument `watch`. Expected a "
+                "GradientWatch that is among the callbacks of this fit "
+                "(fit(..., callbacks=[watch, reducer])). Received: a "
+                "GradientWatch that does not watch this model, so that no "
+                "finding would reach the reducer."
+            )
         self._plateau.reset()
         self._reactions.reset()
         retrace = False

@@ -12,7 +12,7 @@ from typing import Any
 import keras
 
 from keras_trainwatch import _keras_compat
-from keras_trainwatch._validation import optional_positive_int
+from keras_trainwatch._validation import optional_path, optional_positive_int
 from keras_trainwatch.copying import deepcopy_without
 from keras_trainwatch.detectors.suite import DetectorSuite
 from keras_trainwatch.findings import Finding
@@ -201,7 +201,7 @@ class GradientWatch(keras.callbacks.Callback):
         self.probe_batch = ProbeBatch.from_data(probe_data).at_most(
             self.probe_samples
         )
-        self.log_dir = None if log_dir is None else os.fspath(log_dir)
+        self.log_dir = optional_path("log_dir", log_dir)
         self._summary_writer: ProbeSummaryWriter | None = None
         self.run_folder = ""
         self._copies = 0

@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+import keras_trainwatch as ktw
 from keras_trainwatch.cli.main import main
 from keras_trainwatch.cli.demo import SCENARIOS, RunResult, run_demo, summary
 from keras_trainwatch.findings import Finding
@@ -108,3 +109,14 @@ def test_console_script_and_module_entry_point():
         text=True,
     )
     assert bad.returncode == 2 and "expected an integer >= 1" in bad.stderr
+
+
+def test_version_is_the_packages():
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_trainwatch", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout == f"trainwatch {ktw.__version__}\n"
+    assert "tensorflow" not in result.stderr.lower()

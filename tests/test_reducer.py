@@ -141,12 +141,35 @@ def test_a_second_fit_starts_fresh_like_keras():
         {"max_rollbacks": 0},
         {"mode": "maximize"},
         {"react_to": ("slow_training",)},
+        # One kind as a bare string would be read letter by letter.
+        {"react_to": "dead_relu"},
+        {"rollback": "yes"},
+        {"rollback": 1},
     ],
 )
 def test_out_of_range_arguments_raise_value_error_naming_them(bad):
     [(argument, value)] = bad.items()
-    with pytest.raises(ValueError, match=f"`{argument}`"):
+    with pytest.raises(ValueError, match=f"`{argument}`") as raised:
         ktw.AutoLRReducer(**bad)
+    assert f"Received: {argument}={value!r}" in str(raised.value)
+
+
+@pytest.mark.parametrize("argument", ["rollback_dir", "backup_dir"])
+def test_a_directory_that_is_not_a_path_is_named(argument):
+    with pytest.raises(TypeError, match=f"`{argument}`.*a path"):
+        ktw.AutoLRReducer(**{argument: 123})
+
+
+def test_a_watch_that_is_not_among_the_callbacks_of_the_fit_is_an_error():
+    x = np.zeros((8, 4), "float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    watch = ktw.GradientWatch((x, x[:, :1]))
+    reducer = ktw.AutoLRReducer(watch=watch, monitor="loss")
+    with pytest.raises(ValueError, match="`watch`.*among the callbacks"):
+        model.fit(x, x[:, :1], epochs=1, verbose=0, callbacks=[reducer])
+    # Among them, the same pair trains.
+    model.fit(x, x[:, :1], epochs=1, verbose=0, callbacks=[watch, reducer])
 
 
 def test_unknown_keyword_arguments_raise_type_error():

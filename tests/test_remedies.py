@@ -56,7 +56,10 @@ def test_units_dead_from_initialization_keep_the_generic_remedies():
     advisor = RemedyAdvisor()
     advisor.attach(compiled(keras.optimizers.SGD(0.01)))
     found = advisor(
-        [finding("dead_relu", "h0", step=0), finding("vanishing_gradients", "in")]
+        [
+            finding("dead_relu", "h0", step=0),
+            finding("vanishing_gradients", "in"),
+        ]
     )
     assert [f.remedy for f in found] == [
         REMEDIES["dead_relu"],
@@ -81,7 +84,9 @@ def test_the_watch_gives_the_remedy_of_the_run(digits):
     model = keras.Sequential(
         [keras.Input((64,)), keras.layers.Dense(10, activation="softmax")]
     )
-    model.compile(keras.optimizers.Adam(1e-10), "sparse_categorical_crossentropy")
+    model.compile(
+        keras.optimizers.Adam(1e-10), "sparse_categorical_crossentropy"
+    )
     watch = ktw.GradientWatch((x[:64], y[:64]), on_finding=lambda f: None)
     model.fit(x[:256], y[:256], epochs=7, verbose=0, callbacks=[watch])
     [f] = [f for f in watch.findings if f.kind == "loss_not_improving"]

@@ -631,6 +631,11 @@ def test_bad_thresholds_and_modes_fail_at_construction(kwargs, argument):
         ktw.GradientWatch((np.zeros((2, 3)), np.zeros(2)), **kwargs)
 
 
+def test_a_log_dir_that_is_not_a_path_is_named():
+    with pytest.raises(TypeError, match="`log_dir`.*a path.*int"):
+        ktw.GradientWatch((np.zeros((2, 3)), np.zeros(2)), log_dir=123)
+
+
 def test_probe_batch_that_does_not_fit_fails_before_any_step(digits):
     model = compiled(mlp(depth=2))
     watch = ktw.GradientWatch((np.zeros((8, 10), "float32"), np.zeros(8)))

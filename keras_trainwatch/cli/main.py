@@ -8,6 +8,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from keras_trainwatch import __version__
+
 
 def _positive_int(text: str) -> int:
     value = int(text)
@@ -23,6 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trainwatch",
         description="See and fix training failures of Keras models.",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {__version__}",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(

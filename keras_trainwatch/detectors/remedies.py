@@ -100,7 +100,9 @@ class RemedyAdvisor:
                 "these units were alive at initialization and died while "
                 "training."
             )
-        elif finding.kind in (VANISHING_GRADIENTS, NO_GRADIENT) and self._deaths:
+        elif (
+            finding.kind in (VANISHING_GRADIENTS, NO_GRADIENT) and self._deaths
+        ):
             layer, step = next(iter(self._deaths.items()))
             remedy = (
                 f"Lower the learning rate (now {self.optimizer.describe()}): "

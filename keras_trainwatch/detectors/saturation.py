@@ -10,7 +10,6 @@ from keras_trainwatch.detectors.base import make_finding
 from keras_trainwatch.findings import SATURATED_UNITS, Finding
 from keras_trainwatch.records import ProbeRecord, SaturationStats
 
-
 # A saturated output passes under 2% of the activation's peak derivative, so
 # a layer with a share s of its outputs saturated passes at most
 # 1 - 0.98 s of the gradient it would pass unsaturated.

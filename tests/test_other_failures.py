@@ -532,3 +532,18 @@ def test_the_reducer_lowers_the_rate_for_an_oscillating_loss_by_default():
     assert reactions.due([oscillating]) == [oscillating]
     reactions.acted_on([oscillating])
     assert reactions.due([oscillating]) == []  # the same swings: once
+
+
+def test_swings_on_the_way_down_of_a_long_run_are_not_oscillation():
+    # SGD with momentum: the loss swings for a few epochs but keeps setting
+    # new bests; over a 100-epoch run that is a loss on its way down.
+    swinging = [0.69, 0.6, 0.45, 0.52, 0.44, 0.5, 0.46, 0.47]
+    assert judged(swinging, chance=math.log(2), planned=100) == []
+    # The same swings in a 12-epoch run are judged at once, as before.
+    [found] = judged(swinging, chance=math.log(2), planned=12)
+    assert found.kind == "loss_oscillating"
+    # Swinging with no new best for a quarter of a long run: oscillation.
+    stuck = swinging + [0.52, 0.45, 0.5, 0.46, 0.47] * 4
+    found = judged(stuck, chance=math.log(2), planned=100)
+    assert [f.kind for f in found] == ["loss_oscillating"]
+    assert judged(stuck[:-5], chance=math.log(2), planned=100) == []

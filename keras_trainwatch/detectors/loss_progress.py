@@ -85,8 +85,11 @@ class LossProgressDetector:
     - `loss_oscillating`: over the last `patience` epochs the loss rose at
       least twice by more than 5% of the largest of those losses and fell
       at least twice, with no net improvement of 1%: the steps overshoot.
-      Not judged once the loss is under a tenth of its first epoch's: there
-      the run has converged, and its swings are noise around the minimum.
+      In a run planned for more than 4 windows, the loss must also have set
+      no new best (by 1%) for `wait` epochs less the window, so that swings
+      on the way down are not reported. Not judged once the loss is under a
+      tenth of its first epoch's: there the run has converged, and its
+      swings are noise around the minimum.
 
     A finding is resolved at the first probe after the loss moves on.
 
@@ -127,6 +130,7 @@ class LossProgressDetector:
         )
         self._first: float | None = None
         self._best = math.inf
+        self._best_at = 0
         self._seen = 0
         self._last_trend = 0
         self.stalled_epochs = 0
@@ -153,6 +157,8 @@ class LossProgressDetector:
         loss = float(loss)
         self._losses.append(loss)
         self._seen += 1
+        if loss < self._best - MIN_IMPROVEMENT * abs(self._best):
+            self._best_at = self._seen
         self._best = min(self._best, loss)
         if self._first is None:
             self._first = loss
@@ -254,6 +260,10 @@ class LossProgressDetector:
 
     def _oscillation(self, record, losses):
         if max(losses) < MIN_LEVEL_OF_FIRST * abs(self._first):
+            return []
+        # In a long run, swings that still end in new bests are a loss on
+        # its way down: it must go without one for a quarter of the run.
+        if self._seen - self._best_at < self.wait - len(losses):
             return []
         swing = MIN_SWING * max(losses)
         rises = sum(b - a > swing for a, b in zip(losses, losses[1:]))

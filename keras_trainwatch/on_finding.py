@@ -128,7 +128,9 @@ def act_on(finding: Finding, on_finding: OnFinding, model: keras.Model) -> None:
         model.stop_training = True
 
 
-def report_changes(returned, resolved, on_finding: OnFinding) -> None:
+def report_changes(
+    returned, resolved, on_finding: OnFinding, after_progress_bar=False
+) -> None:
     """Logs, in the `"warn"` and `"stop"` modes, the findings a probe
     resolved or brought back (a callable is told about new findings only).
 
@@ -136,9 +138,13 @@ def report_changes(returned, resolved, on_finding: OnFinding) -> None:
         returned: Resolved findings that came back.
         resolved: Findings that the probe no longer showed.
         on_finding: A value accepted by `check_on_finding`.
+        after_progress_bar: Whether Keras's progress bar is drawing on the
+            terminal (its line is ended first).
     """
     if callable(on_finding) or on_finding == "raise":
         return
+    if after_progress_bar and (returned or resolved):
+        _keras_compat.print_msg("")
     for finding in resolved:
         LOGGER.warning(
             "[epoch %d, step %d] Resolved: %s in %s (found at step %d, seen "

@@ -429,9 +429,11 @@ class GradientWatch(keras.callbacks.Callback):
         return twin
 
     def _drawing_progress_bar(self) -> bool:
-        """Whether Keras's progress bar (`verbose=1`) is redrawing a line on
-        a terminal right now."""
-        return (self.params or {}).get("verbose") == 1 and sys.stdout.isatty()
+        """Whether Keras's progress bar (`verbose=1`, or `"auto"`, the
+        default, which Keras's `ProgbarLogger` draws as 1) is redrawing a
+        line on a terminal right now."""
+        verbose = (self.params or {}).get("verbose")
+        return verbose in (1, "auto") and sys.stdout.isatty()
 
     def _optimizer_step(self):
         optimizer = getattr(self.model, "optimizer", None)
@@ -484,7 +486,12 @@ class GradientWatch(keras.callbacks.Callback):
         report_new(
             new, self.on_finding, self.model, self._drawing_progress_bar()
         )
-        report_changes(returned, resolved, self.on_finding)
+        report_changes(
+            returned,
+            resolved,
+            self.on_finding,
+            self._drawing_progress_bar() and not new,
+        )
         if self._last_record is not None:
             for listener in self._listeners:
                 listener(new, self._last_record)

@@ -1,0 +1,49 @@
+"""What the watch prints starts on a line of its own under Keras's default
+progress bar, in a real pseudo-terminal."""
+
+import os
+import pty
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).parent / "scripts" / "fit_in_a_terminal.py"
+
+
+def run_in_a_terminal(script):
+    """The bytes `script` writes to a pseudo-terminal (stdout and stderr)."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdin=subprocess.DEVNULL,
+        stdout=terminal,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(controller)
+    assert process.wait(timeout=120) == 0, b"".join(chunks).decode()[-2000:]
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_findings_start_on_a_line_of_their_own_under_the_default_progress_bar():
+    output = run_in_a_terminal(SCRIPT)
+    assert "dead_relu" in output.splitlines()[-1], output[-2000:]
+    # What is on screen: each line as the last redraw (after '\r') leaves it
+    # (the terminal turns each '\n' into '\r\n').
+    lines = output.replace("\r\n", "\n").split("\n")
+    screen = [line.split("\r")[-1] for line in lines]
+    findings = [line for line in screen if "Dead ReLU units" in line]
+    assert findings, output[-2000:]
+    for line in findings:
+        # The line starts with the finding, not with the progress bar.
+        assert re.match(r"^\[epoch \d+, step \d+\] Dead ReLU", line), line

@@ -89,5 +89,5 @@ def test_spikes_are_found_among_the_step_losses():
     rng = np.random.default_rng(0)
     steady = [(step, 1.0 + 0.05 * rng.normal()) for step in range(40)]
     assert suite.spikes(0, steady) == []
-    [spike] = suite.spikes(2, [(40, 5.0)])
+    [spike] = suite.spikes(2, [(40, 5.0), (41, 5.0)])
     assert (spike.kind, spike.step, spike.epoch) == ("loss_spike", 40, 2)

@@ -547,3 +547,48 @@ def test_swings_on_the_way_down_of_a_long_run_are_not_oscillation():
     found = judged(stuck, chance=math.log(2), planned=100)
     assert [f.kind for f in found] == ["loss_oscillating"]
     assert judged(stuck[:-5], chance=math.log(2), planned=100) == []
+
+
+def rings(samples=512, seed=0):
+    """Two concentric rings: a tanh net with a small initialization sits at
+    the base rate for a while before it separates them."""
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, 2, samples)
+    angle = rng.uniform(0, 2 * np.pi, samples)
+    radius = np.where(label == 0, 1.0, 2.0)
+    x = np.stack([radius * np.cos(angle), radius * np.sin(angle)], 1)
+    x += rng.normal(scale=0.2, size=x.shape)
+    return ((x - x.mean(0)) / x.std(0)).astype("float32"), label.astype(
+        "float32"
+    )
+
+
+def test_a_slow_start_that_then_learns_gets_no_finding():
+    x, y = rings()
+    small = keras.initializers.RandomNormal(0.0, 0.1)
+    model = keras.Sequential(
+        [
+            keras.Input((2,)),
+            keras.layers.Dense(32, activation="tanh", kernel_initializer=small),
+            keras.layers.Dense(32, activation="tanh", kernel_initializer=small),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(
+        keras.optimizers.SGD(0.05, momentum=0.9), "binary_crossentropy"
+    )
+    watch = quiet_watch(x[:256], y[:256])
+    history = model.fit(
+        x, y, epochs=100, batch_size=32, verbose=0, callbacks=[watch]
+    )
+    losses = np.array(history.history["loss"])
+    # Independently: it sat within 5% of ln 2 for several epochs (longer
+    # than loss_patience + 1), then learned the rings.
+    sat = int(np.argmax(losses < 0.95 * math.log(2)))
+    assert sat > 6, losses[:12]
+    accuracy = np.mean((model.predict(x, verbose=0)[:, 0] > 0.5) == y)
+    assert accuracy > 0.9
+    assert watch.findings == [], [f.message for f in watch.findings]
+    assert (
+        len(watch.records) == 100 and watch.detectors.loss_progress.wait == 25
+    )

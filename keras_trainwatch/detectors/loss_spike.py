@@ -15,6 +15,10 @@ from keras_trainwatch.findings import LOSS_SPIKE, Finding
 EARLY_JUMP = 10.0
 # How many of the first values make the reference of an early jump.
 EARLY_REFERENCE = 3
+# A step this many times the largest of the window is a spike at once; a
+# smaller one above the limit must be confirmed by the next step (single
+# batches of a noisy run reach 6 deviations: benchmarks/long_runs.py).
+EXTREME_JUMP = 10.0
 # A spike rises above the recent mean by at least this share of the first
 # values' mean (a memorizing net near a loss of 0 wobbles from 0.002 to 0.06
 # and learns on: benchmarks/long_runs.py).
@@ -32,7 +36,11 @@ class SpikeDetector:
 
     A spike must also rise above the mean by at least 20% of the first
     values' mean: near a loss of 0 the spread is tiny, and a wobble from
-    0.002 to 0.06 in a net that goes on learning is many deviations.
+    0.002 to 0.06 in a net that goes on learning is many deviations. And a
+    lone step above the limit is a spike only when the next step is above
+    it too (it is reported then, with its own step) or when it is 10 times
+    the largest value of the window: with small batches, one batch of hard
+    samples reaches 6 deviations in a run that learns well.
 
     Before `warmup` values, a value more than 10 times the mean of the first
     three is a spike too: a loss that blows up in its first steps is not
@@ -83,52 +91,76 @@ class SpikeDetector:
             maxlen=self.window
         )
         self._first: list[float] = []
+        self._pending: tuple | None = None
         self.largest_z = -math.inf
 
     def update(self, epoch: int, step: int, value: float) -> list[Finding]:
         """Judges one value, then adds it to the window unless it spiked.
 
         Returns:
-            `[Finding]` for a spike, else `[]`. A non-finite value is left
-            to the exploding-gradient rule and the reducer's NaN check.
+            `[Finding]` for a spike (a lone step above the limit is reported
+            when the next step confirms it, with its own step), else `[]`.
+            A non-finite value is left to the exploding-gradient rule and
+            the reducer's NaN check.
         """
         if not math.isfinite(value):
             return []
         found = self._early_jump(epoch, step, value)
         if not found and len(self._values) >= self.warmup:
-            mean = math.fsum(self._values) / len(self._values)
-            variance = math.fsum((v - mean) ** 2 for v in self._values) / len(
-                self._values
-            )
-            # A floor on the spread: a loss that has been flat to the last
-            # digit must still jump by a visible amount to count.
-            spread = max(math.sqrt(variance), 1e-3 * abs(mean), 1e-12)
-            z = (value - mean) / spread
-            # Near a loss of 0 the spread is tiny and any wobble is many
-            # deviations: a spike must also rise by a share of where the
-            # loss started.
-            start = math.fsum(self._first) / len(self._first)
-            if value - mean < MIN_RISE_OF_START * abs(start):
-                z = min(z, self.max_z)
-            self.largest_z = max(self.largest_z, z)
-            if z > self.max_z:
-                found = [
-                    self._spike(
-                        epoch,
-                        step,
-                        z,
-                        self.max_z,
-                        f"the {self.quantity} {value:.4g} is {z:.1f} standard "
-                        f"deviations above its mean over the last "
-                        f"{len(self._values)} steps ({mean:.4g}; flagged above "
-                        f"{self.max_z:g})",
-                    )
-                ]
-        if found:
+            found = self._judged(epoch, step, value)
+        if found or self._pending is not None:
             return found
         if len(self._first) < EARLY_REFERENCE:
             self._first.append(value)
         self._values.append(value)
+        return []
+
+    def _judged(self, epoch, step, value):
+        """The z-score rule, with the confirmation of lone outliers."""
+        mean = math.fsum(self._values) / len(self._values)
+        variance = math.fsum((v - mean) ** 2 for v in self._values) / len(
+            self._values
+        )
+        # A floor on the spread: a loss that has been flat to the last
+        # digit must still jump by a visible amount to count.
+        spread = max(math.sqrt(variance), 1e-3 * abs(mean), 1e-12)
+        z = (value - mean) / spread
+        # Near a loss of 0 the spread is tiny and any wobble is many
+        # deviations: a spike must also rise by a share of where the loss
+        # started.
+        start = math.fsum(self._first) / len(self._first)
+        if value - mean < MIN_RISE_OF_START * abs(start):
+            z = min(z, self.max_z)
+        self.largest_z = max(self.largest_z, z)
+        pending, self._pending = self._pending, None
+        if z <= self.max_z:
+            if pending is not None:
+                # A lone batch far out: the noise of small batches, part of
+                # the range the next values are judged against.
+                self._values.append(pending[2])
+            return []
+        evidence = (
+            f"the {self.quantity} {value:.4g} is {z:.1f} standard deviations "
+            f"above its mean over the last {len(self._values)} steps "
+            f"({mean:.4g}; flagged above {self.max_z:g})"
+        )
+        if pending is not None:
+            first_epoch, first_step, first_value, first_z, _ = pending
+            return [
+                self._spike(
+                    first_epoch,
+                    first_step,
+                    first_z,
+                    self.max_z,
+                    f"the {self.quantity} {first_value:.4g} is {first_z:.1f} "
+                    f"standard deviations above its mean over the last "
+                    f"{len(self._values)} steps ({mean:.4g}; flagged above "
+                    f"{self.max_z:g}), and at the next step {value:.4g}",
+                )
+            ]
+        if value >= EXTREME_JUMP * max(self._values):
+            return [self._spike(epoch, step, z, self.max_z, evidence)]
+        self._pending = (epoch, step, value, z, evidence)
         return []
 
     def _early_jump(self, epoch, step, value):

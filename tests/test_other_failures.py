@@ -542,11 +542,16 @@ def test_swings_on_the_way_down_of_a_long_run_are_not_oscillation():
     # The same swings in a 12-epoch run are judged at once, as before.
     [found] = judged(swinging, chance=math.log(2), planned=12)
     assert found.kind == "loss_oscillating"
-    # Swinging with no new best for a quarter of a long run: oscillation.
-    stuck = swinging + [0.52, 0.45, 0.5, 0.46, 0.47] * 4
-    found = judged(stuck, chance=math.log(2), planned=100)
-    assert [f.kind for f in found] == ["loss_oscillating"]
-    assert judged(stuck[:-5], chance=math.log(2), planned=100) == []
+    # Swinging around the same mean for a quarter of a long run (25 epochs
+    # of 100, less the window of 6): oscillation.
+    stuck = swinging + [0.5, 0.45, 0.52] * 8
+    found = [
+        f.kind
+        for end in range(len(stuck) - 2, len(stuck) + 1)
+        for f in judged(stuck[:end], chance=math.log(2), planned=100)
+    ]
+    assert "loss_oscillating" in found
+    assert judged(stuck[:20], chance=math.log(2), planned=100) == []
 
 
 def rings(samples=512, seed=0):

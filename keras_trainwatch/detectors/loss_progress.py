@@ -85,9 +85,9 @@ class LossProgressDetector:
     - `loss_oscillating`: over the last `patience` epochs the loss rose at
       least twice by more than 5% of the largest of those losses and fell
       at least twice, with no net improvement of 1%: the steps overshoot.
-      In a run planned for more than 4 windows, the loss must also have set
-      no new best (by 1%) for `wait` epochs less the window, so that swings
-      on the way down are not reported. Not judged once the loss is under a
+      In a run planned for more than 4 windows, the mean loss of the
+      window must also not have improved by 1% over the last `wait` epochs
+      less the window, so that swings on the way down are not reported. Not judged once the loss is under a
       tenth of its first epoch's: there the run has converged, and its
       swings are noise around the minimum.
 
@@ -130,7 +130,7 @@ class LossProgressDetector:
         )
         self._first: float | None = None
         self._best = math.inf
-        self._best_at = 0
+        self._window_means: collections.deque[float] = collections.deque()
         self._seen = 0
         self._last_trend = 0
         self.stalled_epochs = 0
@@ -157,13 +157,13 @@ class LossProgressDetector:
         loss = float(loss)
         self._losses.append(loss)
         self._seen += 1
-        if loss < self._best - MIN_IMPROVEMENT * abs(self._best):
-            self._best_at = self._seen
         self._best = min(self._best, loss)
         if self._first is None:
             self._first = loss
-        if len(self._losses) == self._losses.maxlen and self._learning():
-            self._last_trend = self._seen
+        if len(self._losses) == self._losses.maxlen:
+            if self._learning():
+                self._last_trend = self._seen
+            self._keep_window_mean()
         self.stalled_epochs = self._seen - self._last_trend
 
     def __call__(
@@ -186,6 +186,28 @@ class LossProgressDetector:
             found.append(self._stalled(record, losses))
         oscillating = self._oscillation(record, losses)
         return found + oscillating
+
+    @property
+    def _lag(self) -> int:
+        """How many epochs back a long run's swings are compared over."""
+        return self.wait - (self.patience + 1)
+
+    def _keep_window_mean(self) -> None:
+        if self._window_means.maxlen != self._lag + 1:
+            self._window_means = collections.deque(
+                self._window_means, maxlen=self._lag + 1
+            )
+        self._window_means.append(math.fsum(self._losses) / len(self._losses))
+
+    def _smoothed_loss_improved(self) -> bool:
+        """Whether the mean loss of the window improved by 1% over the last
+        `wait` - window epochs (or cannot be judged yet)."""
+        means = self._window_means
+        if self._lag <= 0:
+            return False
+        if len(means) <= self._lag:
+            return True
+        return means[-1] < means[0] - MIN_IMPROVEMENT * abs(means[0])
 
     def _learning(self) -> bool:
         """A downward trend, and (with a known base rate) a loss below it:
@@ -261,9 +283,10 @@ class LossProgressDetector:
     def _oscillation(self, record, losses):
         if max(losses) < MIN_LEVEL_OF_FIRST * abs(self._first):
             return []
-        # In a long run, swings that still end in new bests are a loss on
-        # its way down: it must go without one for a quarter of the run.
-        if self._seen - self._best_at < self.wait - len(losses):
+        # In a long run, swings around a loss that keeps falling on average
+        # are a loss on its way down: the window's mean must not improve
+        # for a quarter of the run.
+        if self._smoothed_loss_improved():
             return []
         swing = MIN_SWING * max(losses)
         rises = sum(b - a > swing for a, b in zip(losses, losses[1:]))

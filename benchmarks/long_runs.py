@@ -14,7 +14,8 @@ an output that cannot reach the targets.
 Each run is labelled by an independent oracle, never by the watch: its
 held-out score (accuracy, or R^2 for regression) against chance and against
 a known-good twin (the same network and data trained with Adam at 1e-2 for
-the same epochs), and its loss curve. A run is *healthy* when it gets at
+the same epochs; for a case built broken, its fixed version), and its loss
+curve. A run is *healthy* when it gets at
 least half of the way from chance to its twin and its training loss ends at
 least 10% below its first epoch's; *broken* when it gets less than a
 quarter of the way (or its predictions are not finite); otherwise
@@ -141,6 +142,8 @@ class Case:
         targets: `Task -> training targets` (default: `task.y`).
         pretrain: Epochs of Adam(1e-2) before the watched fit (fine-tuning).
         twin_optimizer: The known-good twin's optimizer.
+        fixed: For a case built broken, `Case -> Case`: its fixed version,
+            which the known-good twin trains instead of the case itself.
     """
 
     name: str
@@ -154,6 +157,7 @@ class Case:
     targets: Callable | None = None
     pretrain: int = 0
     twin_optimizer: Callable = lambda: keras.optimizers.Adam(1e-2)
+    fixed: Callable | None = None
 
 
 BCE = "binary_crossentropy"
@@ -420,6 +424,9 @@ CASES = [
         BCE,
         100,
         targets=as_float,
+        fixed=lambda case: dataclasses.replace(
+            case, task=toy_tasks.moons, build=binary_mlp((32, 32), "tanh")
+        ),
     ),
     Case(
         "broken_mae_sigmoid_moons",
@@ -430,6 +437,7 @@ CASES = [
         "mean_absolute_error",
         100,
         targets=as_float,
+        fixed=lambda case: dataclasses.replace(case, loss=BCE),
     ),
     Case(
         "broken_sigmoid_output_regression",
@@ -439,6 +447,9 @@ CASES = [
         adam(1e-2),
         MSE,
         100,
+        fixed=lambda case: dataclasses.replace(
+            case, build=mlp((32, 32), "relu", 1, None, inputs=8)
+        ),
     ),
 ]
 
@@ -499,7 +510,8 @@ def twin_score(case, seed):
     """The held-out score of `case` trained by its known-good twin."""
     key = (case.name, seed)
     if key not in TWINS:
-        model, task, _ = fit(case, seed, case.twin_optimizer)
+        good = case.fixed(case) if case.fixed else case
+        model, task, _ = fit(good, seed, good.twin_optimizer)
         TWINS[key] = task.score(model)
         keras.backend.clear_session()
     return TWINS[key]

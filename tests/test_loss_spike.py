@@ -54,19 +54,30 @@ def test_during_warmup_only_a_jump_by_an_order_of_magnitude_is_a_spike():
     detector = SpikeDetector("training loss", warmup=32)
     # Noise and a fivefold rise are not judged before 32 steps of history.
     assert feed(detector, noisy(10) + [5.0]) == []
-    [jump] = detector.update(0, 11, 12.0)
-    assert jump.threshold == 10 and jump.value == pytest.approx(
-        12.0 / (sum(noisy(3)) / 3)
-    )
-    assert "times the mean of its first 3 steps" in jump.message
+    # One step ten times the first ones: a lone batch, until the next
+    # confirms it.
+    assert detector.update(0, 11, 12.0) == []
+    [jump] = detector.update(0, 12, 12.5)
+    assert jump.step == 11 and jump.threshold == 10
+    assert jump.value == pytest.approx(12.0 / max(noisy(3)))
+    assert "times the largest of its first 3 steps" in jump.message
+    # A hundred times at once needs no confirmation.
+    [blow_up] = feed(SpikeDetector("training loss"), [2.3, 4.3, 680.0])
+    assert blow_up.step == 2 and blow_up.value == pytest.approx(680.0 / 4.3)
+
+
+def test_a_lone_early_batch_of_a_fine_tuned_model_is_not_a_jump():
+    # Pretrained: the first losses are near 0, and one batch is 10 times them.
+    detector = SpikeDetector("training loss")
+    assert feed(detector, [0.004, 0.006, 0.005, 0.08, 0.005, 0.004]) == []
 
 
 def test_a_blow_up_in_the_first_steps_is_caught_at_the_step_it_crosses():
     # A rate far too high: 2.3 at the start, 37 ten steps later.
-    losses = [2.3, 2.1, 2.6, 3.5, 5.0, 8.0, 13.0, 19.0, 26.0, 37.0]
+    losses = [2.3, 2.1, 2.6, 3.5, 5.0, 8.0, 13.0, 19.0, 26.0, 37.0, 45.0]
     found = feed(SpikeDetector("training loss"), losses)
-    assert [f.step for f in found] == [8, 9]
-    assert found[0].value == pytest.approx(26.0 / (7.0 / 3))
+    assert [f.step for f in found] == [9]
+    assert found[0].value == pytest.approx(37.0 / 2.6)
 
 
 def test_a_spike_stays_out_of_the_window():
@@ -148,6 +159,6 @@ def test_a_watched_fit_that_blows_up_in_its_first_steps_gets_a_spike(
     )
     [spike] = [f for f in watch.findings if f.kind == "loss_spike"]
     assert spike.step < 16 and spike.threshold == 10
-    assert "times the mean of its first" in spike.message
+    assert "times the largest of its first" in spike.message
     # Independently: Keras's own running mean of the loss shows the jump.
     assert max(running[:16]) > 10 * running[0]

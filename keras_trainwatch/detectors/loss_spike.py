@@ -9,9 +9,9 @@ import math
 from keras_trainwatch._validation import open_range, positive_int
 from keras_trainwatch.findings import LOSS_SPIKE, Finding
 
-# Before `warmup` values there is no spread to judge against: a value this
-# many times the first values' mean is a jump all the same (a rate that
-# blows up in the first steps).
+# Before `warmup` values there is no spread to judge against: two values in a
+# row this many times the largest of the first ones are a jump all the same
+# (a rate that blows up in the first steps).
 EARLY_JUMP = 10.0
 # How many of the first values make the reference of an early jump.
 EARLY_REFERENCE = 3
@@ -42,9 +42,11 @@ class SpikeDetector:
     the largest value of the window: with small batches, one batch of hard
     samples reaches 6 deviations in a run that learns well.
 
-    Before `warmup` values, a value more than 10 times the mean of the first
-    three is a spike too: a loss that blows up in its first steps is not
-    missed for want of history.
+    Before `warmup` values, two steps in a row above 10 times the largest
+    of the first (two or three) are a spike too, and so is one step 100
+    times above them: a loss that blows up in its first steps is not missed
+    for want of history (and one batch of a fine-tuned model, whose first
+    losses are near 0, is not a blow-up).
 
     Args:
         quantity: What the values are, for the message (`"training loss"`,
@@ -133,6 +135,9 @@ class SpikeDetector:
             z = min(z, self.max_z)
         self.largest_z = max(self.largest_z, z)
         pending, self._pending = self._pending, None
+        if pending is not None and pending[4] == "early":
+            self._values.append(pending[2])  # left over from the warmup
+            pending = None
         if z <= self.max_z:
             if pending is not None:
                 # A lone batch far out: the noise of small batches, part of
@@ -160,28 +165,54 @@ class SpikeDetector:
             ]
         if value >= EXTREME_JUMP * max(self._values):
             return [self._spike(epoch, step, z, self.max_z, evidence)]
-        self._pending = (epoch, step, value, z, evidence)
+        self._pending = (epoch, step, value, z, "z")
         return []
 
     def _early_jump(self, epoch, step, value):
-        if not self._first or len(self._values) >= self.warmup:
+        """The rule before `warmup` values: 10 times the largest of the
+        first (two or three) values, at two steps in a row, or 100 times at
+        one."""
+        if len(self._first) < 2 or len(self._values) >= self.warmup:
             return []
-        reference = math.fsum(self._first) / len(self._first)
+        reference = max(self._first)
+        pending, self._pending = self._pending, None
         if reference <= 0 or value <= EARLY_JUMP * reference:
+            if pending is not None:
+                self._values.append(pending[2])  # a lone batch: noise
             return []
         jump = value / reference
-        return [
-            self._spike(
-                epoch,
-                step,
-                jump,
-                EARLY_JUMP,
-                f"the {self.quantity} {value:.4g} is {jump:.0f} times the mean "
-                f"of its first {len(self._first)} steps ({reference:.4g}; "
-                f"flagged above {EARLY_JUMP:g} times before {self.warmup} "
-                "steps of history)",
-            )
-        ]
+        if pending is not None:
+            first_epoch, first_step, first_value, first_jump, _ = pending
+            return [
+                self._spike(
+                    first_epoch,
+                    first_step,
+                    first_jump,
+                    EARLY_JUMP,
+                    self._early_evidence(first_value, reference)
+                    + f", and at the next step {value:.4g}",
+                )
+            ]
+        if jump >= EXTREME_JUMP * EARLY_JUMP:
+            return [
+                self._spike(
+                    epoch,
+                    step,
+                    jump,
+                    EARLY_JUMP,
+                    self._early_evidence(value, reference),
+                )
+            ]
+        self._pending = (epoch, step, value, jump, "early")
+        return []
+
+    def _early_evidence(self, value, reference):
+        return (
+            f"the {self.quantity} {value:.4g} is {value / reference:.0f} "
+            f"times the largest of its first {len(self._first)} steps "
+            f"({reference:.4g}; flagged above {EARLY_JUMP:g} times before "
+            f"{self.warmup} steps of history)"
+        )
 
     def _spike(self, epoch, step, value, threshold, evidence):
         return Finding(

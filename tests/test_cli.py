@@ -14,9 +14,8 @@ from keras_trainwatch.findings import Finding
 @pytest.fixture(scope="module")
 def demo_logs(tmp_path_factory):
     log_dir = tmp_path_factory.mktemp("demo")
-    results = run_demo(
-        log_dir=str(log_dir), epochs=2, out=open(log_dir / "report.txt", "w")
-    )
+    with open(log_dir / "report.txt", "w") as out:
+        results = run_demo(log_dir=str(log_dir), epochs=2, out=out)
     return log_dir, results
 
 

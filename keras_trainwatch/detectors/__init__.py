@@ -28,6 +28,7 @@ from keras_trainwatch.detectors.loss_progress import (
 from keras_trainwatch.detectors.loss_spike import SpikeDetector
 from keras_trainwatch.detectors.model_checks import ModelChecks, check_model
 from keras_trainwatch.detectors.no_gradient import NoGradientDetector
+from keras_trainwatch.detectors.remedies import RemedyAdvisor
 from keras_trainwatch.detectors.saturation import SaturationDetector
 from keras_trainwatch.detectors.suite import DetectorSuite
 from keras_trainwatch.detectors.symmetry import SymmetricUnitsDetector
@@ -41,6 +42,7 @@ __all__ = [
     "ExplodingGradientDetector",
     "ModelChecks",
     "NoGradientDetector",
+    "RemedyAdvisor",
     "SpikeDetector",
     "check_model",
     "LossProgressDetector",

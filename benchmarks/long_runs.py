@@ -667,9 +667,14 @@ OUTPUTS = {
 }
 SWAPPED_LOSSES = {
     "binary": (MSE, "hinge"),
-    "multiclass": (MSE, "kl_divergence"),
+    # On one-hot targets: losses that take the class index fail to run.
+    "multiclass": (MSE, "categorical_hinge"),
     "regression": ("mean_absolute_error", BCE),
 }
+
+
+def one_hot_of(task):
+    return toy_tasks.one_hot(task.y, task.classes)
 
 
 def mutants():
@@ -683,7 +688,10 @@ def mutants():
         )
         for loss in SWAPPED_LOSSES[name]:
             yield dataclasses.replace(
-                base, name=f"{name}_loss_{loss}", loss=loss
+                base,
+                name=f"{name}_loss_{loss}",
+                loss=loss,
+                targets=one_hot_of if name == "multiclass" else base.targets,
             )
         for optimizer, make in (
             ("sgd", sgd(1e-3)),

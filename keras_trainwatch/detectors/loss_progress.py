@@ -87,9 +87,10 @@ class LossProgressDetector:
       at least twice, with no net improvement of 1%: the steps overshoot.
       In a run planned for more than 4 windows, the mean loss of the
       window must also not have improved by 1% over the last `wait` epochs
-      less the window, so that swings on the way down are not reported. Not judged once the loss is under a
-      tenth of its first epoch's: there the run has converged, and its
-      swings are noise around the minimum.
+      less the window, so that swings on the way down are not reported.
+      Not judged once the loss is under a tenth of its first epoch's:
+      there the run has converged, and its swings are noise around the
+      minimum.
 
     A finding is resolved at the first probe after the loss moves on.
 

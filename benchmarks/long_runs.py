@@ -53,6 +53,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import toy_tasks  # noqa: E402
+from buggy_programs import dense_stack  # noqa: E402
 from keras import layers as L  # noqa: E402
 
 import keras_trainwatch as ktw  # noqa: E402
@@ -62,21 +63,9 @@ from keras_trainwatch.datasets import load_digits  # noqa: E402
 
 
 def mlp(widths, activation, units, output, init="glorot_uniform", inputs=2):
-    def build():
-        model = keras.Sequential([keras.Input((inputs,))])
-        for i, width in enumerate(widths):
-            model.add(
-                L.Dense(
-                    width,
-                    activation=activation,
-                    kernel_initializer=init,
-                    name=f"hidden_{i}",
-                )
-            )
-        model.add(L.Dense(units, activation=output, name="output"))
-        return model
-
-    return build
+    """A builder of `buggy_programs.dense_stack`'s MLP (hidden layers
+    `hidden_0`, ... and a layer `output`)."""
+    return lambda: dense_stack(inputs, widths, activation, units, output, init)
 
 
 def cnn():
@@ -767,7 +756,7 @@ def summary(title, results, good="healthy"):
         f" ({', '.join(r.name for r in alarms) or 'none'}); broken runs "
         f"caught {len(caught)}/{len(broken)}"
         f" (missed: {', '.join(r.name for r in broken if not r.findings) or 'none'}); "
-        f"unclear {len(results) - len(healthy) - len(broken)}"
+        f"unclear {len(results) - len(healthy) - len(slow) - len(broken)}"
     )
     for r in alarms:
         for kind, _, epoch, message in r.findings:

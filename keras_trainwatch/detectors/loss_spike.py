@@ -118,7 +118,7 @@ class SpikeDetector:
         return []
 
     def _judged(self, epoch, step, value):
-        """The z-score rule, with the confirmation of lone outliers."""
+        """The z-score rule."""
         mean = math.fsum(self._values) / len(self._values)
         variance = math.fsum((v - mean) ** 2 for v in self._values) / len(
             self._values
@@ -134,39 +134,22 @@ class SpikeDetector:
         if value - mean < MIN_RISE_OF_START * abs(start):
             z = min(z, self.max_z)
         self.largest_z = max(self.largest_z, z)
-        pending, self._pending = self._pending, None
-        if pending is not None and pending[4] == "early":
-            self._values.append(pending[2])  # left over from the warmup
-            pending = None
         if z <= self.max_z:
-            if pending is not None:
-                # A lone batch far out: the noise of small batches, part of
-                # the range the next values are judged against.
-                self._values.append(pending[2])
+            self._release()
             return []
-        evidence = (
-            f"the {self.quantity} {value:.4g} is {z:.1f} standard deviations "
-            f"above its mean over the last {len(self._values)} steps "
-            f"({mean:.4g}; flagged above {self.max_z:g})"
+        count = len(self._values)
+
+        def describe(v):
+            return (
+                f"the {self.quantity} {v:.4g} is {(v - mean) / spread:.1f} "
+                f"standard deviations above its mean over the last {count} "
+                f"steps ({mean:.4g}; flagged above {self.max_z:g})"
+            )
+
+        extreme = value >= EXTREME_JUMP * max(self._values)
+        return self._candidate(
+            epoch, step, value, z, self.max_z, describe, extreme
         )
-        if pending is not None:
-            first_epoch, first_step, first_value, first_z, _ = pending
-            return [
-                self._spike(
-                    first_epoch,
-                    first_step,
-                    first_z,
-                    self.max_z,
-                    f"the {self.quantity} {first_value:.4g} is {first_z:.1f} "
-                    f"standard deviations above its mean over the last "
-                    f"{len(self._values)} steps ({mean:.4g}; flagged above "
-                    f"{self.max_z:g}), and at the next step {value:.4g}",
-                )
-            ]
-        if value >= EXTREME_JUMP * max(self._values):
-            return [self._spike(epoch, step, z, self.max_z, evidence)]
-        self._pending = (epoch, step, value, z, "z")
-        return []
 
     def _early_jump(self, epoch, step, value):
         """The rule before `warmup` values: 10 times the largest of the
@@ -175,44 +158,58 @@ class SpikeDetector:
         if len(self._first) < 2 or len(self._values) >= self.warmup:
             return []
         reference = max(self._first)
-        pending, self._pending = self._pending, None
         if reference <= 0 or value <= EARLY_JUMP * reference:
-            if pending is not None:
-                self._values.append(pending[2])  # a lone batch: noise
+            self._release()
             return []
+        count = len(self._first)
+
+        def describe(v):
+            return (
+                f"the {self.quantity} {v:.4g} is {v / reference:.0f} times "
+                f"the largest of its first {count} steps ({reference:.4g}; "
+                f"flagged above {EARLY_JUMP:g} times before {self.warmup} "
+                "steps of history)"
+            )
+
         jump = value / reference
+        extreme = jump >= EXTREME_JUMP * EARLY_JUMP
+        return self._candidate(
+            epoch, step, value, jump, EARLY_JUMP, describe, extreme
+        )
+
+    def _candidate(
+        self, epoch, step, value, measure, threshold, describe, extreme
+    ):
+        """A value past the limit: a spike with the pending value before it
+        (reported at that value's step), or at once when `extreme`; else it
+        waits for the next step to confirm it."""
+        pending, self._pending = self._pending, None
         if pending is not None:
-            first_epoch, first_step, first_value, first_jump, _ = pending
+            first_epoch, first_step, first_value, first_measure = pending
             return [
                 self._spike(
                     first_epoch,
                     first_step,
-                    first_jump,
-                    EARLY_JUMP,
-                    self._early_evidence(first_value, reference)
-                    + f", and at the next step {value:.4g}",
+                    first_measure,
+                    threshold,
+                    f"{describe(first_value)}, and at the next step "
+                    f"{value:.4g}",
                 )
             ]
-        if jump >= EXTREME_JUMP * EARLY_JUMP:
+        if extreme:
             return [
-                self._spike(
-                    epoch,
-                    step,
-                    jump,
-                    EARLY_JUMP,
-                    self._early_evidence(value, reference),
-                )
+                self._spike(epoch, step, measure, threshold, describe(value))
             ]
-        self._pending = (epoch, step, value, jump, "early")
+        self._pending = (epoch, step, value, measure)
         return []
 
-    def _early_evidence(self, value, reference):
-        return (
-            f"the {self.quantity} {value:.4g} is {value / reference:.0f} "
-            f"times the largest of its first {len(self._first)} steps "
-            f"({reference:.4g}; flagged above {EARLY_JUMP:g} times before "
-            f"{self.warmup} steps of history)"
-        )
+    def _release(self):
+        """A pending value the next step did not confirm: a lone batch far
+        out, the noise of small batches, and part of the range the next
+        values are judged against."""
+        if self._pending is not None:
+            self._values.append(self._pending[2])
+            self._pending = None
 
     def _spike(self, epoch, step, value, threshold, evidence):
         return Finding(

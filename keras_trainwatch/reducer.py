@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterable, Sequence
 
 import keras
+import numpy as np
 
 from keras_trainwatch import _keras_compat
 from keras_trainwatch._host import to_numpy
@@ -436,16 +437,19 @@ class AutoLRReducer(keras.callbacks.Callback):
 
     def _announce(self, reduction, several):
         name = f" {reduction.optimizer}" if several else ""
+        # Rates are float32 variables: 0.01 reads back as 0.0100000001...,
+        # which float32's shortest form prints as 0.01.
+        rate = str(np.float32(reduction.new_lr))
         LOGGER.warning(
             "AutoLRReducer: reduced%s learning rate to %s: %s.",
             name,
-            reduction.new_lr,
+            rate,
             reduction.reason,
         )
         if self.verbose > 0:
             _keras_compat.print_msg(
                 f"\nEpoch {reduction.epoch + 1}: AutoLRReducer reducing{name} "
-                f"learning rate to {reduction.new_lr}."
+                f"learning rate to {rate}."
             )
         writer = self._summary_writer()
         if writer is not None and reduction.step is not None:

@@ -146,8 +146,8 @@ class GradientWatch(keras.callbacks.Callback):
         loss_spike_z: Positive float (default 6, OLMo-core's rule) or `None`
             to turn the rule off: a training step whose loss is this many
             standard deviations above the last 128 steps' (after 32 steps;
-            before them, 10 times the first steps' loss) is a `loss_spike`
-            finding. The per-step losses stay on the
+            before them, 10 times the largest of the first steps' losses,
+            confirmed by the next step) is a `loss_spike` finding. The per-step losses stay on the
             device and are read 16 steps at a time. See `SpikeDetector`.
         keep_records: How many of the latest `ProbeRecord`s to keep in
             `records`: an integer >= 1 (default 100) or `None` for all of

@@ -36,18 +36,18 @@ from keras_trainwatch.detectors.vanishing import VanishingGradientDetector
 
 __all__ = [
     "CauseLinker",
-    "Detector",
     "DeadReluDetector",
+    "Detector",
     "DetectorSuite",
     "ExplodingGradientDetector",
+    "LossProgressDetector",
     "ModelChecks",
     "NoGradientDetector",
     "RemedyAdvisor",
-    "SpikeDetector",
-    "check_model",
-    "LossProgressDetector",
     "SaturationDetector",
+    "SpikeDetector",
     "SymmetricUnitsDetector",
-    "chance_loss",
     "VanishingGradientDetector",
+    "chance_loss",
+    "check_model",
 ]

@@ -7,6 +7,7 @@ import dataclasses
 
 from keras_trainwatch._validation import open_range
 from keras_trainwatch.detectors.base import make_finding
+from keras_trainwatch.detectors.no_gradient import blocks_every_gradient
 from keras_trainwatch.findings import (
     DEAD_RELU,
     EXPLODING_GRADIENTS,
@@ -20,7 +21,6 @@ from keras_trainwatch.findings import (
     VANISHING_GRADIENTS,
     Finding,
 )
-from keras_trainwatch.detectors.no_gradient import blocks_every_gradient
 from keras_trainwatch.records import ProbeRecord
 
 # What regression targets far from unit scale do: huge errors, so huge

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
+import numpy as np
+
+from keras_trainwatch._host import to_numpy
 
 CATEGORICAL = frozenset({"categorical_crossentropy", "CategoricalCrossentropy"})
 SPARSE_CATEGORICAL = frozenset(
@@ -59,6 +62,17 @@ def compiled_losses(model: keras.Model) -> list:
     if isinstance(loss, (list, tuple)):
         return list(loss)
     return [] if loss is None else [loss]
+
+
+def single_loss_and_targets(model: keras.Model, targets):
+    """`(loss name, targets as float64)` of a model compiled with one loss
+    and a probe batch with one target array, else `None`."""
+    flat = keras.tree.flatten(targets)
+    losses = compiled_losses(model)
+    if len(flat) != 1 or flat[0] is None or len(losses) != 1:
+        return None
+    name, _ = loss_name_and_logits(losses[0])
+    return name, to_numpy(flat[0]).astype(np.float64)
 
 
 def is_regression(model: keras.Model) -> bool:

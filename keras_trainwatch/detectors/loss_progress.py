@@ -11,7 +11,6 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-from keras_trainwatch._host import to_numpy
 from keras_trainwatch._validation import integer_at_least
 from keras_trainwatch.detectors.base import make_finding
 from keras_trainwatch.detectors.loss_kinds import (
@@ -20,8 +19,7 @@ from keras_trainwatch.detectors.loss_kinds import (
     CATEGORICAL,
     SPARSE_CATEGORICAL,
     SQUARED,
-    compiled_losses,
-    loss_name_and_logits,
+    single_loss_and_targets,
 )
 from keras_trainwatch.findings import (
     LOSS_NOT_IMPROVING,
@@ -355,12 +353,10 @@ def chance_loss(model: keras.Model, targets) -> float | None:
         The base-rate loss, or `None` for other losses, several outputs,
         no targets or constant targets.
     """
-    flat = keras.tree.flatten(targets)
-    losses = compiled_losses(model)
-    if len(flat) != 1 or flat[0] is None or len(losses) != 1:
+    loss_and_targets = single_loss_and_targets(model, targets)
+    if loss_and_targets is None:
         return None
-    name, _ = loss_name_and_logits(losses[0])
-    y = to_numpy(flat[0]).astype(np.float64)
+    name, y = loss_and_targets
     if name in SPARSE_CATEGORICAL:
         _, counts = np.unique(y.astype(np.int64), return_counts=True)
         chance = _entropy(counts / counts.sum())

@@ -18,15 +18,14 @@ import keras
 import numpy as np
 
 from keras_trainwatch import _keras_compat
-from keras_trainwatch._host import to_numpy
 from keras_trainwatch.detectors.loss_kinds import (
     ABSOLUTE,
     CATEGORICAL,
     SPARSE_CATEGORICAL,
     SQUARED,
-    compiled_losses,
     loss_name_and_logits,
     losses_by_output,
+    single_loss_and_targets,
 )
 from keras_trainwatch.findings import (
     EXCESSIVE_DROPOUT,
@@ -187,12 +186,12 @@ def unreachable_targets(model: keras.Model, targets) -> list[Finding]:
     Returns:
         A list of at most one `Finding`.
     """
-    flat = keras.tree.flatten(targets)
     graph = _keras_compat.graph_io(model)
-    losses = compiled_losses(model)
-    if graph is None or len(flat) != 1 or flat[0] is None or len(losses) != 1:
+    loss_and_targets = single_loss_and_targets(model, targets)
+    if graph is None or loss_and_targets is None:
         return []
-    name, _ = loss_name_and_logits(losses[0])
+    name, y = loss_and_targets
+    y = y.ravel()
     outputs = keras.tree.flatten(graph[1])
     if name not in SQUARED | ABSOLUTE or len(outputs) != 1:
         return []
@@ -201,7 +200,6 @@ def unreachable_targets(model: keras.Model, targets) -> list[Finding]:
     if activation not in OUTPUT_RANGES:
         return []
     low, high = OUTPUT_RANGES[activation]
-    y = to_numpy(flat[0]).astype(np.float64).ravel()
     gap = y - np.clip(y, low, high)
     if name in SQUARED:
         floor, base = np.mean(gap**2), np.var(y)

@@ -117,21 +117,21 @@ class RemedyAdvisor:
 
     def _not_improving(self) -> str:
         rate = self.optimizer.learning_rate()
+        now = f"{rate:.3g} with {self.optimizer.name}"
         if rate < TINY_RATE:
             return (
-                f"Raise the learning rate: {self.optimizer.describe()} moves "
-                "the weights too little to change the loss (1e-3 is usual for "
-                "Adam, 1e-2 for SGD); check too that the layers are not "
-                "frozen."
+                f"Raise the learning rate: {now} moves the weights too little "
+                "to change the loss (1e-3 is usual for Adam, 1e-2 for SGD); "
+                "check too that the layers are not frozen."
             )
         if self.optimizer.name in PLAIN_SGD:
             return (
-                f"Raise the learning rate (now {self.optimizer.describe()}) or "
-                "use Adam, which leaves a flat start much sooner; if it still "
-                "does not learn, check that inputs and labels match."
+                f"Raise the learning rate (now {now}) or use Adam, which "
+                "leaves a flat start much sooner; if it still does not learn, "
+                "check that inputs and labels match."
             )
         return (
             "Check that inputs and labels match and are shuffled together; "
-            f"then try a higher learning rate (now {self.optimizer.describe()}) "
-            "and see the other findings of this run."
+            f"then try a higher learning rate (now {now}) and see the other "
+            "findings of this run."
         )

@@ -51,8 +51,8 @@ class DetectorSuite:
     A probe's record goes through the construction checks of the model
     first, then every per-probe detector, then the `CauseLinker`, which puts
     a cause before the symptoms it explains, then the `RemedyAdvisor`,
-    which fits the remedies to the optimizer and to what was found before. The per-step losses go to the
-    spike rule, and each epoch's loss to the loss-progress rules. The
+    which fits the remedies to the optimizer and to what was found before.
+    The per-step losses go to the spike rule, and each epoch's loss to the loss-progress rules. The
     arguments are `GradientWatch`'s, documented and defaulted there (a
     watch's suite is `watch.detectors`).
 

@@ -50,14 +50,14 @@ from collections.abc import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import toy_tasks  # noqa: E402
-from buggy_programs import dense_stack  # noqa: E402
-from keras import layers as L  # noqa: E402
+import keras
+import numpy as np
+import toy_tasks
+from buggy_programs import dense_stack
+from keras import layers as L
 
-import keras_trainwatch as ktw  # noqa: E402
-from keras_trainwatch.datasets import load_digits  # noqa: E402
+import keras_trainwatch as ktw
+from keras_trainwatch.datasets import load_digits
 
 # --- models --------------------------------------------------------------------
 
@@ -759,7 +759,7 @@ def summary(title, results, good="healthy"):
         f"unclear {len(results) - len(healthy) - len(slow) - len(broken)}"
     )
     for r in alarms:
-        for kind, _, epoch, message in r.findings:
+        for _kind, _, epoch, message in r.findings:
             print(f"  {r.name}, epoch {epoch}: {message}")
     if not healthy:
         return

@@ -23,11 +23,11 @@ import tracemalloc
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-import keras_trainwatch as ktw  # noqa: E402
-from keras_trainwatch.records import (  # noqa: E402
+import keras_trainwatch as ktw
+from keras_trainwatch.records import (
     DeadUnitStats,
     LayerStats,
     ProbeRecord,
@@ -43,7 +43,7 @@ class SimulatedProbe:
     """Stands in for the compiled probe: a new 50-layer record per call."""
 
     last_histograms = None
-    watched_variable_names: list = []
+    watched_variable_names: tuple = ()
 
     def __init__(self):
         self.rng = np.random.default_rng(0)

@@ -31,10 +31,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import toy_tasks  # noqa: E402
-from keras import layers as L  # noqa: E402
+import keras
+import numpy as np
+import toy_tasks
+from keras import layers as L
 
 ACTIVATIONS = (
     "linear",

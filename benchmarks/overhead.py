@@ -33,13 +33,13 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-import keras_trainwatch as ktw  # noqa: E402
-from keras_trainwatch.step_hook import TrainStepHook  # noqa: E402
-from keras_trainwatch.step_losses import StepLossReader  # noqa: E402
+import keras_trainwatch as ktw
+from keras_trainwatch.step_hook import TrainStepHook
+from keras_trainwatch.watch.step_losses import StepLossReader
 
 BATCH = 128
 EVERY = 50

@@ -41,14 +41,14 @@ from collections.abc import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import layers as L  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers as L
 
-import keras_trainwatch as ktw  # noqa: E402
-from keras_trainwatch.datasets import load_digits  # noqa: E402
-from keras_trainwatch.models import build_mlp, build_residual_mlp  # noqa: E402
+import keras_trainwatch as ktw
+from keras_trainwatch.datasets import load_digits
+from keras_trainwatch.models import build_mlp, build_residual_mlp
 
 VANISHING, EXPLODING, DEAD, HEALTHY = (
     "vanishing_gradients",
@@ -499,7 +499,7 @@ class IndependentMeasure:
         self.outputs = None
         if self.relu_layers:
             self.outputs = keras.Model(
-                model.inputs, [l.output for l in self.relu_layers]
+                model.inputs, [lyr.output for lyr in self.relu_layers]
             )
 
     def faults(self, x, y):
@@ -612,9 +612,10 @@ def run(case: Case, probe_samples: int = 256) -> Outcome:
     measure = IndependentMeasure(model)
     visible, probe_steps, measuring = [], [], [0.0]
 
-    def after_probe(new_findings, record):
-        if probe_steps and probe_steps[-1] == record.step:
-            return  # a spike found between probes, reported with the last record
+    def after_probe(update):
+        if update.record is None:
+            return  # a spike found between probes
+        record = update.record
         started = time.perf_counter()
         probe_steps.append(record.step)
         visible.append(measure.faults(probe_x, probe_y))
@@ -709,9 +710,9 @@ def extremes(records):
             earlier = [
                 norm
                 for r in records[max(0, i - 5) : i]
-                for l in r.layers
-                if l.name == layer.name
-                and math.isfinite(norm := l.grad_norm)
+                for lyr in r.layers
+                if lyr.name == layer.name
+                and math.isfinite(norm := lyr.grad_norm)
                 and norm > 0
             ]
             if earlier:

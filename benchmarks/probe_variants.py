@@ -22,13 +22,13 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-from keras_trainwatch import _keras_compat, _tf_compat  # noqa: E402
-from keras_trainwatch.probe.batch import ProbeBatch  # noqa: E402
-from keras_trainwatch.probe.probe import GradientProbe  # noqa: E402
-from keras_trainwatch.probe.statistics import read  # noqa: E402
+from keras_trainwatch import _keras_compat, _tf_compat
+from keras_trainwatch.probe.batch import ProbeBatch
+from keras_trainwatch.probe.probe import GradientProbe
+from keras_trainwatch.probe.statistics import read
 
 
 def timed(function):

@@ -50,14 +50,14 @@ from collections.abc import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import layers as L  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers as L
 
-import keras_trainwatch as ktw  # noqa: E402
-import keras_trainwatch.detectors  # noqa: E402, F401
-from keras_trainwatch.datasets import load_digits  # noqa: E402
+import keras_trainwatch as ktw
+import keras_trainwatch.detectors
+from keras_trainwatch.datasets import load_digits
 
 HEALTHY, VANISHING, EXPLODING, DEAD = (
     "healthy",
@@ -682,8 +682,8 @@ def worst_healthy(outcomes):
         if outcome.case.label != HEALTHY:
             continue
         for record in outcome.records:
-            layers = [l for l in record.layers if not l.normalization]
-            relative = [l.data_relative_grad for l in layers]
+            layers = [lyr for lyr in record.layers if not lyr.normalization]
+            relative = [lyr.data_relative_grad for lyr in layers]
             finite = [r for r in relative if math.isfinite(r)]
             if relative and finite and max(finite) > 0 and relative[0] > 0:
                 value = relative[0] / max(finite)
@@ -755,7 +755,7 @@ def main():
     for case in selected:
         try:
             outcome = run(case)
-        except Exception as error:  # noqa: BLE001 -- a row, not a crash
+        except Exception as error:  # noqa: BLE001 -- one case fails, the rest run
             print(
                 f"{case.name:28} {case.label:20} could not run: {type(error).__name__}: {str(error)[:120]}"
             )

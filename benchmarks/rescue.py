@@ -24,13 +24,13 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(__file__))
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+from pathology_suite import CASES, DEAD, EXPLODING, Case, mlp, sgd
 
-import keras_trainwatch as ktw  # noqa: E402
-from keras_trainwatch.rollback import HealthySnapshot  # noqa: E402
-from pathology_suite import CASES, DEAD, EXPLODING, Case, mlp, sgd  # noqa: E402
+import keras_trainwatch as ktw
+from keras_trainwatch.reducer.rollback import HealthySnapshot
 
 
 def poisoned_regression():

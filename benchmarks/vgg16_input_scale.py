@@ -15,9 +15,8 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(__file__))
 
-from keras import applications as apps  # noqa: E402
-
-import real_models as rm  # noqa: E402
+import real_models as rm
+from keras import applications as apps
 
 
 def standardized(x):

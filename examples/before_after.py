@@ -7,9 +7,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
+import keras
 
-import keras_trainwatch as ktw  # noqa: E402
+import keras_trainwatch as ktw
 
 
 def train_watched(title, model, data, epochs, probe_size=256, **fit_kwargs):

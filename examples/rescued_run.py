@@ -9,11 +9,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import dead_relu  # noqa: E402
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import dead_relu
+import keras
+import numpy as np
 
-import keras_trainwatch as ktw  # noqa: E402
+import keras_trainwatch as ktw
 
 
 def mlp():

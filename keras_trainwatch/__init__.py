@@ -42,14 +42,15 @@ _EXPORTS = {
     "GradientProbe": "probe",
     "ProbeBatch": "probe",
     "GradientWatch": "watch",
-    "HealthySnapshot": "rollback",
-    "Rollback": "rollback",
-    "PlateauCounter": "plateau",
+    "WatchUpdate": "watch",
+    "HealthySnapshot": "reducer.rollback",
+    "Rollback": "reducer.rollback",
+    "PlateauCounter": "reducer.plateau",
     "ScaledSchedule": "learning_rate",
-    "TrainingPathologyError": "on_finding",
+    "TrainingPathologyError": "watch",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str):
@@ -95,8 +96,6 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         Finding,
     )
     from keras_trainwatch.learning_rate import ScaledSchedule  # noqa: F401
-    from keras_trainwatch.on_finding import TrainingPathologyError  # noqa: F401
-    from keras_trainwatch.plateau import PlateauCounter  # noqa: F401
     from keras_trainwatch.probe import GradientProbe, ProbeBatch  # noqa: F401
     from keras_trainwatch.records import (  # noqa: F401
         DeadUnitStats,
@@ -110,5 +109,10 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         Reduction,
         TrainingDivergedError,
     )
-    from keras_trainwatch.rollback import HealthySnapshot, Rollback  # noqa: F401
-    from keras_trainwatch.watch import GradientWatch  # noqa: F401
+    from keras_trainwatch.reducer.plateau import PlateauCounter  # noqa: F401
+    from keras_trainwatch.reducer.rollback import HealthySnapshot, Rollback  # noqa: F401
+    from keras_trainwatch.watch import (  # noqa: F401
+        GradientWatch,
+        TrainingPathologyError,
+        WatchUpdate,
+    )

@@ -47,10 +47,24 @@ def graph_io(model: keras.Model) -> tuple[Any, Any] | None:
     return None
 
 
-def producer(tensor) -> tuple[Any, Any]:
-    """`(operation, node)`: the layer call that produced a symbolic tensor."""
-    operation, node_index, _ = tensor._keras_history
+def producer(tensor) -> tuple[Any, Any] | None:
+    """`(operation, node)`: the layer call that produced a symbolic tensor,
+    or `None` for a tensor no layer produced (a constant, a model input)."""
+    history = getattr(tensor, "_keras_history", None)
+    if history is None:
+        return None
+    operation, node_index, _ = history
     return operation, operation._inbound_nodes[node_index]
+
+
+# Where `keras.callbacks.Callback` keeps its model: its `model` property
+# raises before `set_model` on some Keras versions.
+CALLBACK_MODEL_ATTRIBUTE = "_model"
+
+
+def callback_model(callback: keras.callbacks.Callback):
+    """The model `callback` is attached to, or `None` before `set_model`."""
+    return getattr(callback, CALLBACK_MODEL_ATTRIBUTE, None)
 
 
 def keras_mask(tensor):

@@ -1,4 +1,5 @@
-"""Deep copies of callbacks that leave their model bindings behind."""
+"""Deep copies of callbacks (and their parts) that leave their model
+bindings behind."""
 
 from __future__ import annotations
 

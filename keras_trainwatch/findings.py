@@ -3,40 +3,121 @@
 from __future__ import annotations
 
 import dataclasses
-import typing
-from typing import Literal
+import enum
 
 from keras_trainwatch._validation import one_of
 
-FindingKind = Literal[
-    "vanishing_gradients",
-    "exploding_gradients",
-    "dead_relu",
-    "loss_spike",
-    "no_gradient",
-    "mismatched_output",
-    "missing_activation",
-    "excessive_dropout",
-    "saturated_units",
-    "symmetric_units",
-    "unscaled_data",
-    "loss_not_improving",
-    "loss_oscillating",
-]
-VANISHING_GRADIENTS: FindingKind = "vanishing_gradients"
-EXPLODING_GRADIENTS: FindingKind = "exploding_gradients"
-DEAD_RELU: FindingKind = "dead_relu"
-LOSS_SPIKE: FindingKind = "loss_spike"
-NO_GRADIENT: FindingKind = "no_gradient"
-MISMATCHED_OUTPUT: FindingKind = "mismatched_output"
-MISSING_ACTIVATION: FindingKind = "missing_activation"
-EXCESSIVE_DROPOUT: FindingKind = "excessive_dropout"
-SATURATED_UNITS: FindingKind = "saturated_units"
-SYMMETRIC_UNITS: FindingKind = "symmetric_units"
-UNSCALED_DATA: FindingKind = "unscaled_data"
-LOSS_NOT_IMPROVING: FindingKind = "loss_not_improving"
-LOSS_OSCILLATING: FindingKind = "loss_oscillating"
-KINDS: tuple[FindingKind, ...] = typing.get_args(FindingKind)
+
+class FindingKind(str, enum.Enum):  # noqa: UP042 -- StrEnum is 3.11+
+    """Every kind of finding, each written once with its known remedy.
+
+    A member is the string it names (`FindingKind.DEAD_RELU == "dead_relu"`),
+    so kinds read back from event files compare equal to it.
+
+    Example:
+
+    ```python
+    FindingKind("dead_relu").remedy  # "Lower the learning rate."
+    ```
+    """
+
+    def __new__(cls, value: str, remedy: str):
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.remedy = remedy
+        return member
+
+    def __str__(self) -> str:
+        return self.value
+
+    VANISHING_GRADIENTS = (
+        "vanishing_gradients",
+        "Use ReLU activations (with He initialization) in the hidden "
+        "layers instead of saturating ones such as sigmoid or tanh.",
+    )
+    EXPLODING_GRADIENTS = (
+        "exploding_gradients",
+        "Add batch normalization between the layers, or lower the "
+        "learning rate.",
+    )
+    DEAD_RELU = ("dead_relu", "Lower the learning rate.")
+    LOSS_SPIKE = (
+        "loss_spike",
+        "Lower the learning rate or clip the gradients; with "
+        "AutoLRReducer(rollback=True) the run returns to its last healthy "
+        "state, lowers the rate and skips the batches since.",
+    )
+    NO_GRADIENT = (
+        "no_gradient",
+        "Find what blocks every gradient: an output that is constant (softmax "
+        "over one unit), a loss that does not depend on the weights, or "
+        "layers that are all frozen.",
+    )
+    MISMATCHED_OUTPUT = (
+        "mismatched_output",
+        "Match the output activation to the loss: softmax (or logits with "
+        "from_logits=True) for categorical cross-entropy, sigmoid (or "
+        "logits) for binary cross-entropy, linear for regression.",
+    )
+    MISSING_ACTIVATION = (
+        "missing_activation",
+        "Add a nonlinear activation (e.g. activation='relu') to the first "
+        "layer, or remove one of the two.",
+    )
+    EXCESSIVE_DROPOUT = (
+        "excessive_dropout",
+        "Use a dropout rate between 0.1 and 0.5.",
+    )
+    SATURATED_UNITS = (
+        "saturated_units",
+        "Use ReLU activations in the hidden layers, or keep the "
+        "pre-activations small: standardized inputs, Glorot initialization, "
+        "batch normalization before the activation.",
+    )
+    SYMMETRIC_UNITS = (
+        "symmetric_units",
+        "Initialize the kernel randomly (the default glorot_uniform, or "
+        "he_normal for ReLU) instead of with a constant: identical units "
+        "get identical updates and never become different.",
+    )
+    UNSCALED_DATA = (
+        "unscaled_data",
+        "Standardize the data: subtract the mean and divide by the "
+        "standard deviation of the training set (e.g. a "
+        "keras.layers.Normalization layer adapted to it); scale regression "
+        "targets the same way and undo it on the predictions.",
+    )
+    LOSS_NOT_IMPROVING = (
+        "loss_not_improving",
+        "Check that inputs and labels match and are shuffled together, "
+        "then the learning rate (too small for plain SGD: try Adam) and "
+        "the other findings of this run.",
+    )
+    LOSS_OSCILLATING = (
+        "loss_oscillating",
+        "Lower the learning rate (or use AutoLRReducer), or use larger batches.",
+    )
+
+
+# The kinds as module constants (`findings.DEAD_RELU`), as the package has
+# always exported them.
+(
+    VANISHING_GRADIENTS,
+    EXPLODING_GRADIENTS,
+    DEAD_RELU,
+    LOSS_SPIKE,
+    NO_GRADIENT,
+    MISMATCHED_OUTPUT,
+    MISSING_ACTIVATION,
+    EXCESSIVE_DROPOUT,
+    SATURATED_UNITS,
+    SYMMETRIC_UNITS,
+    UNSCALED_DATA,
+    LOSS_NOT_IMPROVING,
+    LOSS_OSCILLATING,
+) = FindingKind
+KINDS: tuple[str, ...] = tuple(kind.value for kind in FindingKind)
+REMEDIES: dict[str, str] = {kind.value: kind.remedy for kind in FindingKind}
 
 # The known remedies when gradients vanish through the steps of a recurrent
 # layer rather than through the depth of the network.
@@ -57,62 +138,6 @@ UNSATURATED_VANISHING_REMEDY = (
     "gradient reaches the lower layers, and check the initialization (He for "
     "ReLU-like activations, Glorot otherwise)."
 )
-
-REMEDIES = {
-    VANISHING_GRADIENTS: (
-        "Use ReLU activations (with He initialization) in the hidden "
-        "layers instead of saturating ones such as sigmoid or tanh."
-    ),
-    EXPLODING_GRADIENTS: (
-        "Add batch normalization between the layers, or lower the "
-        "learning rate."
-    ),
-    DEAD_RELU: "Lower the learning rate.",
-    NO_GRADIENT: (
-        "Find what blocks every gradient: an output that is constant (softmax "
-        "over one unit), a loss that does not depend on the weights, or "
-        "layers that are all frozen."
-    ),
-    MISMATCHED_OUTPUT: (
-        "Match the output activation to the loss: softmax (or logits with "
-        "from_logits=True) for categorical cross-entropy, sigmoid (or "
-        "logits) for binary cross-entropy, linear for regression."
-    ),
-    MISSING_ACTIVATION: (
-        "Add a nonlinear activation (e.g. activation='relu') to the first "
-        "layer, or remove one of the two."
-    ),
-    EXCESSIVE_DROPOUT: "Use a dropout rate between 0.1 and 0.5.",
-    SATURATED_UNITS: (
-        "Use ReLU activations in the hidden layers, or keep the "
-        "pre-activations small: standardized inputs, Glorot initialization, "
-        "batch normalization before the activation."
-    ),
-    SYMMETRIC_UNITS: (
-        "Initialize the kernel randomly (the default glorot_uniform, or "
-        "he_normal for ReLU) instead of with a constant: identical units "
-        "get identical updates and never become different."
-    ),
-    UNSCALED_DATA: (
-        "Standardize the data: subtract the mean and divide by the "
-        "standard deviation of the training set (e.g. a "
-        "keras.layers.Normalization layer adapted to it); scale regression "
-        "targets the same way and undo it on the predictions."
-    ),
-    LOSS_NOT_IMPROVING: (
-        "Check that inputs and labels match and are shuffled together, "
-        "then the learning rate (too small for plain SGD: try Adam) and "
-        "the other findings of this run."
-    ),
-    LOSS_OSCILLATING: (
-        "Lower the learning rate (or use AutoLRReducer), or use larger batches."
-    ),
-    LOSS_SPIKE: (
-        "Lower the learning rate or clip the gradients; with "
-        "AutoLRReducer(rollback=True) the run returns to its last healthy "
-        "state, lowers the rate and skips the batches since."
-    ),
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,8 +195,9 @@ class Finding:
 
     def __post_init__(self):
         one_of("kind", self.kind, KINDS)
+        object.__setattr__(self, "kind", FindingKind(self.kind))
         if not self.remedy:
-            object.__setattr__(self, "remedy", REMEDIES[self.kind])
+            object.__setattr__(self, "remedy", self.kind.remedy)
         for latest, first in (
             ("last_epoch", self.epoch),
             ("last_step", self.step),

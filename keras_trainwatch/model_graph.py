@@ -79,7 +79,10 @@ def nodes_in_graph(graph_outputs):
     seen_nodes = set()
     stack = list(keras.tree.flatten(graph_outputs))
     while stack:
-        operation, node = _keras_compat.producer(stack.pop())
+        produced = _keras_compat.producer(stack.pop())
+        if produced is None:
+            continue
+        operation, node = produced
         if id(node) in seen_nodes:
             continue
         seen_nodes.add(id(node))
@@ -93,17 +96,18 @@ def consumers_in_graph(graph_outputs) -> dict[int, tuple[Any, list]]:
     graph that ends at `graph_outputs`, one entry per reading call."""
     consumers, seen, stack = {}, set(), list(keras.tree.flatten(graph_outputs))
     while stack:
-        tensor = stack.pop()
-        if not hasattr(tensor, "_keras_history"):
+        produced = _keras_compat.producer(stack.pop())
+        if produced is None:
             continue
-        operation, node = _keras_compat.producer(tensor)
+        operation, node = produced
         if id(node) in seen:
             continue
         seen.add(id(node))
         for parent in keras.tree.flatten(node.input_tensors):
-            if hasattr(parent, "_keras_history"):
-                producer, _ = _keras_compat.producer(parent)
-                consumers.setdefault(id(producer), (producer, []))[1].append(
+            parent_producer = _keras_compat.producer(parent)
+            if parent_producer is not None:
+                layer = parent_producer[0]
+                consumers.setdefault(id(layer), (layer, []))[1].append(
                     operation
                 )
             stack.append(parent)
@@ -137,9 +141,10 @@ def reads_model_inputs(tensor, input_ids, depth=0) -> bool:
     padding, cropping, reshaping or dropout layers."""
     if id(tensor) in input_ids:
         return True
-    if depth > 8 or not hasattr(tensor, "_keras_history"):
+    produced = None if depth > 8 else _keras_compat.producer(tensor)
+    if produced is None:
         return False
-    operation, node = _keras_compat.producer(tensor)
+    operation, node = produced
     if not isinstance(operation, _SCALE_PRESERVING):
         return False
     return all(

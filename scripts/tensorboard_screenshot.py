@@ -17,8 +17,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
-from dashboard_browser import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
-from tensorboard_server import serve_tensorboard  # noqa: E402
+from dashboard_browser import CHROMIUM, CHROMIUM_FLAGS
+from tensorboard_server import serve_tensorboard
 
 LOG_SCALE_CHARTS = 2  # gradient norm, relative gradient
 

@@ -6,8 +6,8 @@ import sys
 import pytest
 
 import keras_trainwatch as ktw
-from keras_trainwatch.cli.main import main
 from keras_trainwatch.cli.demo import SCENARIOS, RunResult, run_demo, summary
+from keras_trainwatch.cli.main import main
 from keras_trainwatch.findings import Finding
 
 
@@ -76,7 +76,7 @@ def test_the_summary_spells_out_every_kind_found():
 
 
 def test_report_prints_findings_per_run_and_plots(demo_logs, capsys, tmp_path):
-    log_dir, results = demo_logs
+    log_dir, _results = demo_logs
     plot = tmp_path / "flow.png"
     assert main(["report", str(log_dir), "--plot", str(plot)]) == 0
     out = capsys.readouterr().out

@@ -12,6 +12,9 @@ from keras_trainwatch.records import TimeGradientStats
 
 # Per-layer relative gradients |g|/|w| measured by the probe (weight norm 1):
 # the first probe of a 10-layer sigmoid MLP and of healthy networks.
+pytestmark = pytest.mark.fast
+
+
 SIGMOID_10 = [
     1.0e-7,
     4.2e-7,

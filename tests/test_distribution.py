@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import mlp
+from helpers import mlp
 
 import keras_trainwatch as ktw
 
@@ -124,7 +124,9 @@ def test_multi_worker_mirrored_strategy_workers_agree_and_only_the_chief_writes(
 
     ports = [free_port(), free_port()]
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
-    script = os.path.join(os.path.dirname(__file__), "multi_worker_run.py")
+    script = os.path.join(
+        os.path.dirname(__file__), "scripts", "multi_worker_run.py"
+    )
     log_dir = tmp_path / "logs"
     workers = []
     for index in range(2):

@@ -4,6 +4,8 @@ import pytest
 
 import keras_trainwatch as ktw
 
+pytestmark = pytest.mark.fast
+
 
 def test_remedy_defaults_to_the_known_one_for_each_kind():
     remedies = {

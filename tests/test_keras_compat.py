@@ -33,18 +33,18 @@ class Subclassed(keras.Model):
 
 def test_layers_are_walked_one_level_and_all_levels():
     model, _ = functional()
-    assert [l.name for l in _keras_compat.child_layers(model)] == [
+    assert [lyr.name for lyr in _keras_compat.child_layers(model)] == [
         "x",
         "hidden",
         "out",
     ]
-    names = [l.name for l in _keras_compat.all_layers(model)]
+    names = [lyr.name for lyr in _keras_compat.all_layers(model)]
     assert names[0] == model.name and "hidden" in names
 
 
 def test_graph_io_and_producer_follow_a_functional_graph():
     model, hidden = functional()
-    inputs, outputs = _keras_compat.graph_io(model)
+    _inputs, outputs = _keras_compat.graph_io(model)
     operation, node = _keras_compat.producer(outputs)
     assert operation.name == "out"
     assert node.input_tensors[0] is hidden

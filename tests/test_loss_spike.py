@@ -4,6 +4,8 @@ import pytest
 
 from keras_trainwatch.detectors import SpikeDetector
 
+pytestmark = pytest.mark.fast
+
 
 def feed(detector, values, start=0):
     found = []

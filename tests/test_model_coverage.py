@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import compiled, mlp
+from helpers import assert_watched_silently, compiled, mlp
 
 import keras_trainwatch as ktw
 
@@ -122,7 +122,7 @@ def check_masked(watch, model):
     record = watch.records[-1]
     assert record.layer("emb").grad_norm > 0
     assert record.time_gradients[0].steps is None  # masked: not compared
-    assert watch.findings == []
+    assert_watched_silently(watch)
 
 
 def recurrent_stack():
@@ -280,7 +280,7 @@ MATRIX = {
         arrays(X, Y),
         lambda: (X[:64], Y[:64]),
         lambda w, m: (
-            [l.name for l in w.records[-1].layers] == ["inner/d", "head"]
+            [lyr.name for lyr in w.records[-1].layers] == ["inner/d", "head"]
             or pytest.fail()
         ),
     ),
@@ -292,7 +292,7 @@ MATRIX = {
         arrays(X, Y),
         lambda: (X[:64], Y[:64]),
         lambda w, m: (
-            "hidden_0" not in [l.name for l in w.records[-1].layers]
+            "hidden_0" not in [lyr.name for lyr in w.records[-1].layers]
             or pytest.fail()
         ),
     ),

@@ -1,5 +1,5 @@
 import keras
-from conftest import mlp
+from helpers import mlp
 
 from keras_trainwatch.model_graph import is_relu_activated
 from keras_trainwatch.probe.layout import (

@@ -1,14 +1,15 @@
 import keras
 import pytest
+from helpers import finding
 
 import keras_trainwatch as ktw
-from keras_trainwatch.on_finding import act_on, check_on_finding, report_new
+from keras_trainwatch.watch.on_finding import (
+    act_on,
+    check_on_finding,
+    report_new,
+)
 
-
-def finding(layer="dense", step=0, value=0.6):
-    return ktw.Finding(
-        "dead_relu", layer, 0, step, value, 0.5, f"Dead units in {layer}."
-    )
+pytestmark = pytest.mark.fast
 
 
 @pytest.mark.parametrize("bad", ["ignore", "", None, 3])
@@ -26,7 +27,7 @@ def test_warn_logs_one_line_with_message_and_remedy(trainwatch_log):
     [record] = trainwatch_log.records
     assert record.levelname == "WARNING"
     assert record.getMessage() == (
-        "[epoch 0, step 0] Dead units in dense. Remedy: Lower the learning rate."
+        "[epoch 0, step 0] dead_relu in dense. Remedy: Lower the learning rate."
     )
     assert "\n" not in record.getMessage()
     assert not model.stop_training
@@ -52,13 +53,13 @@ def test_callable_receives_the_finding():
 
 def test_findings_of_one_kind_at_one_probe_make_one_line(trainwatch_log):
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-    findings = [finding(f"h{i}") for i in range(12)] + [
+    findings = [finding(layer=f"h{i}") for i in range(12)] + [
         ktw.Finding("exploding_gradients", "out", 0, 0, 5e3, 1e3, "Huge.")
     ]
     report_new(findings, "warn", model)
     lines = [r.getMessage() for r in trainwatch_log.records]
     assert len(lines) == 2
-    assert lines[0].startswith("[epoch 0, step 0] Dead units in h0.")
+    assert lines[0].startswith("[epoch 0, step 0] dead_relu in h0.")
     assert (
         "Also in 11 more layer(s): h1, h2, h3, h4, h5, h6, h7, h8, ..."
         in lines[0]
@@ -83,7 +84,7 @@ def test_model_wide_findings_of_one_kind_each_get_their_own_line(
 
 def test_a_callable_still_gets_every_finding():
     seen = []
-    report_new([finding("a"), finding("b")], seen.append, None)
+    report_new([finding(layer="a"), finding(layer="b")], seen.append, None)
     assert [f.layer for f in seen] == ["a", "b"]
 
 

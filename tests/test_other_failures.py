@@ -9,6 +9,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from helpers import assert_watched_silently, finding
 from records import make_record
 from test_detector_suite import make_suite
 
@@ -20,7 +21,6 @@ from keras_trainwatch.detectors import (
     SymmetricUnitsDetector,
     chance_loss,
 )
-from keras_trainwatch.findings import Finding
 from keras_trainwatch.records import SaturationStats, UnitSpreadStats
 
 CE = "sparse_categorical_crossentropy"
@@ -195,7 +195,7 @@ def test_units_that_start_equal_but_get_different_gradients_are_not_flagged():
     first = {s.name: s for s in watch.records[0].unit_spread}
     assert first["out"].weight_spread == 0.0  # zero-initialized...
     assert first["out"].grad_spread > 0.1  # ...but each class its own error
-    assert watch.findings == []
+    assert_watched_silently(watch)
 
 
 def test_symmetric_units_detector_needs_identical_weights_and_gradients():
@@ -211,10 +211,6 @@ def test_symmetric_units_detector_needs_identical_weights_and_gradients():
 
 
 # --- unscaled data as a cause -------------------------------------------------
-
-
-def finding(kind, layer):
-    return Finding(kind, layer, 0, 0, 1.0, 1.0, f"{kind} in {layer}.")
 
 
 def scaled_record(input_scale, target_scale=None, reads_input=True):
@@ -514,7 +510,7 @@ def test_a_saturated_tanh_net_that_learns_gets_no_finding():
         x, y, epochs=15, batch_size=64, verbose=0, callbacks=[watch]
     )
     assert max(r.saturation[0].saturated for r in watch.records) > 0.5
-    assert watch.findings == []
+    assert_watched_silently(watch)
     assert len(watch.records) == 16, "the watch probed every epoch"
     # Independently: it learned (the task is linear; chance is 0.5).
     assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
@@ -523,7 +519,7 @@ def test_a_saturated_tanh_net_that_learns_gets_no_finding():
 
 
 def test_the_reducer_lowers_the_rate_for_an_oscillating_loss_by_default():
-    from keras_trainwatch.reactions import FindingReactions
+    from keras_trainwatch.reducer.reactions import FindingReactions
 
     reducer = ktw.AutoLRReducer()
     assert "loss_oscillating" in reducer.react_to
@@ -593,7 +589,7 @@ def test_a_slow_start_that_then_learns_gets_no_finding():
     assert sat > 6, losses[:12]
     accuracy = np.mean((model.predict(x, verbose=0)[:, 0] > 0.5) == y)
     assert accuracy > 0.9
-    assert watch.findings == [], [f.message for f in watch.findings]
+    assert_watched_silently(watch)
     assert (
         len(watch.records) == 100 and watch.detectors.loss_progress.wait == 25
     )

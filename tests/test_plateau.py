@@ -1,7 +1,9 @@
 import keras
 import pytest
 
-from keras_trainwatch.plateau import PlateauCounter
+from keras_trainwatch.reducer.plateau import PlateauCounter
+
+pytestmark = pytest.mark.fast
 
 
 def run(counter, values):

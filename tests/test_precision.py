@@ -4,7 +4,7 @@ taken, float16 underflow and loss-scale overflow do not read as findings."""
 import keras
 import numpy as np
 import pytest
-from conftest import mlp
+from helpers import assert_watched_silently, mlp
 
 import keras_trainwatch as ktw
 
@@ -50,7 +50,7 @@ def test_loss_scale_keeps_float16_underflow_from_reading_as_vanishing(
     model, scaled = probed(digits, keras.optimizers.SGD(0.1), loss_weight=1e-6)
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     assert norms(scaled) == pytest.approx(norms(reference), rel=2e-3)
-    assert scaled.findings == []
+    assert_watched_silently(scaled)
     # Without the scale, float16 gradients of this size underflow to zero.
     policy("mixed_float16")
     unscaled_optimizer = keras.optimizers.LossScaleOptimizer(
@@ -69,7 +69,7 @@ def test_a_loss_scale_that_overflows_does_not_read_as_exploding(digits, policy):
     _, watch = probed(digits, too_high)
     assert norms(watch) == pytest.approx(norms(reference), rel=2e-3)
     assert all(layer.nonfinite == 0 for layer in watch.records[0].layers)
-    assert watch.findings == []
+    assert_watched_silently(watch)
 
 
 def test_mixed_bfloat16_healthy_training_has_no_finding(digits, policy):
@@ -82,7 +82,7 @@ def test_mixed_bfloat16_healthy_training_has_no_finding(digits, policy):
     history = model.fit(
         *digits, epochs=2, batch_size=64, verbose=0, callbacks=[watch]
     )
-    assert watch.findings == []
+    assert_watched_silently(watch)
     assert np.isfinite(history.history["loss"][-1])
     assert watch.records[-1].grad_norm > 0
 

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_trainwatch.probe import GradientProbe
-from keras_trainwatch.probe import ProbeBatch
+from keras_trainwatch.probe import GradientProbe, ProbeBatch
 from keras_trainwatch.probe.build import build_probe
 from keras_trainwatch.probe.gradient_pass import GradientPass
 

@@ -1,5 +1,9 @@
+import pytest
+
 import keras_trainwatch as ktw
-from keras_trainwatch.reactions import FindingReactions, reason_for
+from keras_trainwatch.reducer.reactions import FindingReactions, reason_for
+
+pytestmark = pytest.mark.fast
 
 
 def finding(kind, value, step, layer="dense", first_step=0):

@@ -5,6 +5,8 @@ from records import make_record
 
 from keras_trainwatch.records import LayerStats, WeightStats, relative
 
+pytestmark = pytest.mark.fast
+
 
 def test_layer_norms_combine_the_weights_norms():
     layer = LayerStats(

@@ -5,9 +5,23 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import compiled, mlp
+from helpers import assert_watched_silently, compiled, mlp, regression_mlp
 
 import keras_trainwatch as ktw
+from keras_trainwatch.watch import WatchUpdate
+from keras_trainwatch.watch.ledger import LedgerUpdate
+
+
+def seen(reducer, findings, record):
+    """Hands the reducer a probe's update, as its watch would."""
+    reducer._on_watch_update(
+        WatchUpdate(
+            record.epoch,
+            record.step,
+            LedgerUpdate(list(findings), [], [], []),
+            record,
+        )
+    )
 
 
 def tiny_model(optimizer=None, metrics=()):
@@ -185,11 +199,6 @@ def test_watch_must_be_a_gradient_watch():
 # --- Reacting to the watch ----------------------------------------------------
 
 
-def regression_mlp(optimizer):
-    model = mlp(input_dim=16, depth=3, outputs=1, output_activation=None)
-    return compiled(model, optimizer=optimizer, loss="mse")
-
-
 def test_exploding_gradients_lower_the_rate_at_the_step_they_are_found(
     regression_data, caplog
 ):
@@ -277,13 +286,13 @@ def test_cooldown_and_min_lr_hold_for_watch_reactions():
         return ktw.Finding("dead_relu", "dense", 0, 3, share, 0.5, "dead")
 
     record = ktw.ProbeRecord(0, 3, 1.0, (), ())
-    reducer._on_findings([dead(0.9)], record)
-    reducer._on_findings([dead(0.92)], record)  # in cooldown: ignored
+    seen(reducer, [dead(0.9)], record)
+    seen(reducer, [dead(0.92)], record)  # in cooldown: ignored
     assert [r.new_lr for r in reducer.reductions] == [pytest.approx(0.05)]
     reducer.on_epoch_end(0, {})  # cooldown over
-    reducer._on_findings([dead(0.94)], record)
+    seen(reducer, [dead(0.94)], record)
     reducer.on_epoch_end(1, {})
-    reducer._on_findings([dead(0.96)], record)  # 0.03 reached: nothing left
+    seen(reducer, [dead(0.96)], record)  # 0.03 reached: nothing left
     assert [r.new_lr for r in reducer.reductions] == [
         pytest.approx(0.05),
         pytest.approx(0.03),
@@ -373,7 +382,7 @@ def test_mixed_precision_loss_scale_optimizer():
     try:
         model = tiny_model(keras.optimizers.SGD(0.1))
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
-        rates, logged = drive(
+        rates, _logged = drive(
             ktw.AutoLRReducer(monitor="val_loss", patience=0, factor=0.5),
             model,
             [1.0, 1.0, 1.0],
@@ -605,7 +614,7 @@ def issue_regression_run(tmp_path=None, **reducer_kwargs):
 def test_a_non_finite_run_without_rollback_stops_at_once_with_the_rescue(
     tmp_path,
 ):
-    model, watch, reducer, (x, y), callbacks = issue_regression_run(tmp_path)
+    model, _watch, _reducer, (x, y), callbacks = issue_regression_run(tmp_path)
     steps = []
     counter = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs: steps.append(logs["loss"])
@@ -626,7 +635,7 @@ def test_a_non_finite_run_without_rollback_stops_at_once_with_the_rescue(
 
 
 def test_the_same_run_with_rollback_ends_finite():
-    model, watch, reducer, (x, y), callbacks = issue_regression_run(
+    model, _watch, reducer, (x, y), callbacks = issue_regression_run(
         rollback=True
     )
     history = model.fit(
@@ -656,7 +665,7 @@ def test_a_lasting_finding_is_acted_on_again_when_it_worsens():
             last_value=norm,
         )
         record = ktw.ProbeRecord(0, step, 1.0, (), ())
-        reducer._on_findings([finding], record)
+        seen(reducer, [finding], record)
 
     probe(2e3, 0)  # new: reduced
     probe(5e3, 2)  # worse, but in cooldown: held back
@@ -739,4 +748,4 @@ def test_a_loss_spike_is_reported_rolled_back_and_skipped(bad_factor):
 
 def test_healthy_runs_report_no_spike():
     watch, _, _ = spiked_run(1.0, with_reducer=False)
-    assert watch.findings == []
+    assert_watched_silently(watch)

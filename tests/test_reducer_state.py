@@ -1,6 +1,10 @@
 import json
 
-from keras_trainwatch.reducer_state import STATE_FILE, ReducerStateFile
+import pytest
+
+from keras_trainwatch.reducer.state_file import STATE_FILE, ReducerStateFile
+
+pytestmark = pytest.mark.fast
 
 
 def test_save_load_delete_round_trip(tmp_path):

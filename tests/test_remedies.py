@@ -3,19 +3,16 @@ before."""
 
 import keras
 import pytest
+from helpers import finding
 
 from keras_trainwatch.detectors.remedies import RemedyAdvisor
-from keras_trainwatch.findings import REMEDIES, Finding
+from keras_trainwatch.findings import REMEDIES
 
 
 def compiled(optimizer):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile(optimizer, "mse")
     return model
-
-
-def finding(kind, layer=None, step=10):
-    return Finding(kind, layer, 0, step, 1.0, 1.0, "message")
 
 
 def advised(optimizer, *findings):
@@ -35,7 +32,7 @@ def advised(optimizer, *findings):
 def test_a_loss_that_does_not_improve_gets_the_remedy_of_its_optimizer(
     optimizer, expected, not_expected
 ):
-    [f] = advised(optimizer, finding("loss_not_improving"))
+    [f] = advised(optimizer, finding("loss_not_improving", None, 10))
     assert expected in f.remedy
     if not_expected:
         assert not_expected not in f.remedy
@@ -58,7 +55,7 @@ def test_units_dead_from_initialization_keep_the_generic_remedies():
     found = advisor(
         [
             finding("dead_relu", "h0", step=0),
-            finding("vanishing_gradients", "in"),
+            finding("vanishing_gradients", "in", 10),
         ]
     )
     assert [f.remedy for f in found] == [
@@ -70,7 +67,7 @@ def test_units_dead_from_initialization_keep_the_generic_remedies():
 def test_without_an_optimizer_the_findings_are_unchanged():
     advisor = RemedyAdvisor()
     advisor.attach(keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)]))
-    f = finding("loss_not_improving")
+    f = finding("loss_not_improving", None, 10)
     assert advisor([f]) == [f]
 
 

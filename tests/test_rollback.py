@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_trainwatch.rollback import HealthySnapshot, Rollback
+from keras_trainwatch.reducer.rollback import HealthySnapshot, Rollback
 
 
 def trained_model():
@@ -54,7 +54,7 @@ def test_snapshot_restores_weights_statistics_and_optimizer_slots(
 
 
 def test_rollback_counts_and_gives_up_after_the_budget():
-    model, x = trained_model()
+    model, _x = trained_model()
     rollback = Rollback(max_rollbacks=2)
     rollback.start(model)
     healthy = state(model)[0]

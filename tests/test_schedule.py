@@ -1,6 +1,8 @@
 import pytest
 
-from keras_trainwatch.schedule import ProbeSchedule
+from keras_trainwatch.watch.schedule import ProbeSchedule
+
+pytestmark = pytest.mark.fast
 
 
 def due_steps(schedule, executions):

@@ -2,9 +2,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_trainwatch import step_losses
 from keras_trainwatch.step_hook import TrainStepHook
-from keras_trainwatch.step_losses import StepLossReader
+from keras_trainwatch.watch import step_losses
+from keras_trainwatch.watch.step_losses import StepLossReader
 
 
 def losses_of_a_fit(batch_size, samples=120, steps_per_execution=1):

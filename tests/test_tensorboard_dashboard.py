@@ -8,15 +8,15 @@ import sys
 
 import keras
 import pytest
-from conftest import compiled, mlp
+from helpers import compiled, mlp
 
 import keras_trainwatch as ktw
 from keras_trainwatch.tensorboard.flow import run_view
 from keras_trainwatch.tensorboard.reader import read_runs
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
-from dashboard_browser import CHROMIUM, open_dashboard  # noqa: E402
-from tensorboard_server import get_json, serve_tensorboard  # noqa: E402
+from dashboard_browser import CHROMIUM, open_dashboard
+from tensorboard_server import get_json, serve_tensorboard
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 import pytest
-from conftest import compiled, mlp
+from helpers import compiled, mlp
 
 import keras_trainwatch as ktw
 from keras_trainwatch.tensorboard.reader import read_runs

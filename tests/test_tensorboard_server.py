@@ -7,12 +7,12 @@ import urllib.parse
 
 import keras
 import pytest
-from conftest import compiled, mlp
+from helpers import compiled, mlp
 
 import keras_trainwatch as ktw
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
-from tensorboard_server import get_json, serve_tensorboard  # noqa: E402
+from tensorboard_server import get_json, serve_tensorboard
 
 
 @pytest.fixture(scope="module")

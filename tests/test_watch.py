@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import compiled, mlp
+from helpers import assert_watched_silently, compiled, mlp, regression_mlp
 
 import keras_trainwatch as ktw
 
@@ -89,11 +89,6 @@ class DeadFractionLog(keras.callbacks.Callback):
                 for name in self.layers
             }
         )
-
-
-def regression_mlp(optimizer):
-    model = mlp(input_dim=16, depth=3, outputs=1, output_activation=None)
-    return compiled(model, optimizer=optimizer, loss="mse")
 
 
 def test_too_high_learning_rate_kills_relus_and_is_caught_at_the_next_probe(
@@ -221,7 +216,7 @@ def test_healthy_networks_trained_with_adam_produce_no_finding(name, request):
     model = compiled(build(), loss=loss)
     watch = ktw.GradientWatch((x[:256], y[:256]))
     history = fit(model, (x, y), watch, epochs=5)
-    assert watch.findings == []
+    assert_watched_silently(watch)
     assert len(watch.records) == 6
     assert history.history["loss"][-1] < history.history["loss"][0]
 
@@ -292,7 +287,7 @@ def test_model_without_relu_and_with_frozen_layers(digits):
     model = compiled(model)
     watch = ktw.GradientWatch((digits[0][:128], digits[1][:128]))
     fit(model, digits, watch, epochs=2)
-    assert watch.findings == []
+    assert_watched_silently(watch)
     assert [layer.name for layer in watch.records[-1].layers] == [
         "hidden_1",
         "hidden_2",
@@ -321,7 +316,7 @@ def test_embedding_with_sparse_gradients_is_not_mistaken_for_vanishing():
     )
     watch = ktw.GradientWatch((x[:128], y[:128]))
     fit(model, (x, y), watch, epochs=3)
-    assert watch.findings == []
+    assert_watched_silently(watch)
     assert watch.records[0].layer("emb").grad_norm > 0
 
 
@@ -390,7 +385,9 @@ def test_probe_samples_spread_over_sorted_data_and_none_keeps_all():
 
 
 def test_training_is_bitwise_identical_with_and_without_the_watch():
-    script = os.path.join(os.path.dirname(__file__), "determinism_check.py")
+    script = os.path.join(
+        os.path.dirname(__file__), "scripts", "determinism_check.py"
+    )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     result = subprocess.run(
         [sys.executable, script],
@@ -588,7 +585,7 @@ def test_a_failing_probe_warns_and_training_goes_on(digits, trainwatch_log):
                         None, None, "OOM while probing"
                     )
 
-                watch._probe = fail
+                watch._runner.probe = fail
 
     history = model.fit(
         digits[0], digits[1], epochs=3, verbose=0, callbacks=[Boom(), watch]
@@ -596,7 +593,7 @@ def test_a_failing_probe_warns_and_training_goes_on(digits, trainwatch_log):
     assert len(history.history["loss"]) == 3
     assert "probe failed at epoch 0" in trainwatch_log.text
     assert "OOM while probing" in trainwatch_log.text
-    assert len(watch.records) == 1
+    assert len(watch.records) == 1 and not watch.probing
 
 
 # --- Bad arguments fail early -------------------------------------------------
@@ -757,7 +754,7 @@ def test_recurrent_layer_over_long_sequences_has_vanishing_gradients_through_tim
     )
     watch = ktw.GradientWatch((short[:128], y[:128]))
     fit(model, (short, y), watch, epochs=2)
-    assert watch.findings == []
+    assert_watched_silently(watch)
     assert watch.records[0].time_gradients[0].steps == 10
 
 
@@ -790,7 +787,7 @@ def test_records_and_detector_history_stay_bounded(digits):
     assert watch.last_record.step == 10
     assert [r.step for r in watch.records] == [8, 9, 10]
     # The exploding rule reads the last 5 records; nothing keeps more.
-    assert watch._recent.maxlen == 5 and len(watch._recent) == 5
+    assert watch._runner.recent.maxlen == 5 and len(watch._runner.recent) == 5
 
 
 def test_each_fit_opens_and_closes_its_own_event_file(digits, tmp_path):

@@ -283,8 +283,10 @@ def summary(results, scenarios=SCENARIOS) -> str:
     lines = [
         "",
         "Summary (test set):",
-        f"  {'scenario':<14}{'run':<8}{'findings':<{width}}{'loss':>6}"
-        f"{'accuracy':>10}",
+        (
+            f"  {'scenario':<14}{'run':<8}{'findings':<{width}}{'loss':>6}"
+            f"{'accuracy':>10}"
+        ),
     ]
     for result, kinds in zip(results, found):
         lines.append(

@@ -3,6 +3,7 @@ gradient-flow chart."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from keras_trainwatch.tensorboard.flow import run_view
@@ -190,7 +191,11 @@ def _lines(axis, run, view):
         return
     colours = __import__("matplotlib").colormaps["tab20"].colors
     for index, layer in enumerate(view["layers"]):
-        points = [(s, v) for s, v in series.get(layer, []) if v > 0 and v == v]
+        points = [
+            (s, v)
+            for s, v in series.get(layer, [])
+            if v > 0 and not math.isnan(v)
+        ]
         if points:
             steps, values = zip(*points)
             axis.plot(

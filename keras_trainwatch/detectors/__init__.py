@@ -1,11 +1,17 @@
-"""The rules that turn per-probe statistics into findings, one rule a module.
+"""The rules that turn what the watch measures into findings, one rule a
+module, each of one of four kinds (`base.py`):
 
-Each detector is a small callable working on plain `ProbeRecord`s (no
-TensorFlow), so it can be tested, tuned and reused on its own:
-`detector(record, recent) -> list[Finding]`, where `recent` holds the
-latest earlier records of the run, oldest first: at most
-`detector.history_size` of them, which is all the state a rule may keep, so
-watching stays bounded in memory however long the run.
+- a `Detector` is pure: `detector(record, recent) -> list[Finding]` on plain
+  `ProbeRecord`s (no TensorFlow), where `recent` holds at most
+  `detector.history_size` earlier records, oldest first (vanishing,
+  exploding, dead ReLU, no gradient, saturation, symmetry);
+- a `LossCourseRule` is told each epoch's loss and judged at each probe
+  (`LossProgressDetector`);
+- a `StepRule` is fed the per-step losses (`SpikeDetector`);
+- a `ModelCheck` is computed once from the model (`ModelChecks`).
+
+The stateful ones keep bounded windows, so watching stays bounded in memory
+however long the run.
 
 The default thresholds come from the pathology suite
 (`benchmarks/pathology_suite.py`, summarized in the README): over its 22
@@ -17,7 +23,12 @@ over five probes below 10x, and the dead share of a ReLU layer at or below
 independent measurement showed the fault.
 """
 
-from keras_trainwatch.detectors.base import Detector
+from keras_trainwatch.detectors.base import (
+    Detector,
+    LossCourseRule,
+    ModelCheck,
+    StepRule,
+)
 from keras_trainwatch.detectors.causes import CauseLinker
 from keras_trainwatch.detectors.dead_relu import DeadReluDetector
 from keras_trainwatch.detectors.exploding import ExplodingGradientDetector
@@ -40,12 +51,15 @@ __all__ = [
     "Detector",
     "DetectorSuite",
     "ExplodingGradientDetector",
+    "LossCourseRule",
     "LossProgressDetector",
+    "ModelCheck",
     "ModelChecks",
     "NoGradientDetector",
     "RemedyAdvisor",
     "SaturationDetector",
     "SpikeDetector",
+    "StepRule",
     "SymmetricUnitsDetector",
     "VanishingGradientDetector",
     "chance_loss",

@@ -1,4 +1,5 @@
-"""What every detector is, and the one way they make findings."""
+"""What each kind of rule is (pure per-probe detectors, loss-course rules,
+per-step rules, model checks), and the one way they make findings."""
 
 from __future__ import annotations
 
@@ -10,16 +11,69 @@ from keras_trainwatch.records import ProbeRecord
 
 
 class Detector(Protocol):
-    """A rule that turns a probe's statistics into findings.
+    """A pure rule on the probe's statistics: the findings of a probe come
+    from its record and the earlier ones alone.
 
     Attributes:
-        kind: The kind of finding it makes.
+        kinds: The kinds of finding it makes.
         history_size: How many earlier records it reads (0: only the
             current one). The watch keeps no more than the largest of these.
     """
 
-    kind: FindingKind
+    kinds: tuple[FindingKind, ...]
     history_size: int
+
+    def __call__(
+        self, record: ProbeRecord, recent: Sequence[ProbeRecord]
+    ) -> list[Finding]: ...
+
+
+class LossCourseRule(Protocol):
+    """A rule on the course of the epoch losses: it is told each epoch's
+    loss (keeping a bounded window of them) and judged at each probe.
+
+    Attributes:
+        kinds: The kinds of finding it makes.
+    """
+
+    kinds: tuple[FindingKind, ...]
+
+    def reset(self) -> None: ...
+
+    def start_fit(self, planned_epochs: int | None) -> None: ...
+
+    def observe(self, loss: float | None) -> None: ...
+
+    def __call__(
+        self, record: ProbeRecord, recent: Sequence[ProbeRecord]
+    ) -> list[Finding]: ...
+
+
+class StepRule(Protocol):
+    """A rule on a per-step value (the training loss), fed every step in
+    order, with a bounded window of state.
+
+    Attributes:
+        kinds: The kinds of finding it makes.
+    """
+
+    kinds: tuple[FindingKind, ...]
+
+    def reset(self) -> None: ...
+
+    def update(self, epoch: int, step: int, value: float) -> list[Finding]: ...
+
+
+class ModelCheck(Protocol):
+    """Checks of the model's construction, computed once for a model (and
+    its probe batch's targets) and reported at every probe while the model
+    stays built so.
+
+    Attributes:
+        kinds: The kinds of finding it makes.
+    """
+
+    kinds: tuple[FindingKind, ...]
 
     def __call__(
         self, record: ProbeRecord, recent: Sequence[ProbeRecord]

@@ -33,7 +33,7 @@ class DeadReluDetector:
     ```
     """
 
-    kind = DEAD_RELU
+    kinds = (DEAD_RELU,)
     history_size = 0
 
     def __init__(self, max_dead_fraction: float = 0.5):
@@ -55,7 +55,7 @@ class DeadReluDetector:
                 )
                 findings.append(
                     make_finding(
-                        self.kind,
+                        DEAD_RELU,
                         record,
                         stats.name,
                         fraction,

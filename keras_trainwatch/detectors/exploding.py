@@ -53,7 +53,7 @@ class ExplodingGradientDetector:
     ```
     """
 
-    kind = EXPLODING_GRADIENTS
+    kinds = (EXPLODING_GRADIENTS,)
 
     @property
     def history_size(self) -> int:
@@ -165,7 +165,7 @@ class ExplodingGradientDetector:
     def _finding(self, record, layer, value, threshold, evidence):
         where = "the loss" if layer is None else f"layer '{layer}'"
         return make_finding(
-            self.kind,
+            EXPLODING_GRADIENTS,
             record,
             layer,
             value,

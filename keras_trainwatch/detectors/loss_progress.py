@@ -5,6 +5,7 @@ matter in the planned run, and a loss that oscillates."""
 from __future__ import annotations
 
 import collections
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -113,8 +114,7 @@ class LossProgressDetector:
     ```
     """
 
-    kind = LOSS_NOT_IMPROVING  # and LOSS_OSCILLATING
-    history_size = 0
+    kinds = (LOSS_NOT_IMPROVING, LOSS_OSCILLATING)
 
     def __init__(self, patience: int = 5, chance: float | None = None):
         self.patience = integer_at_least("patience", patience, 2)
@@ -288,8 +288,8 @@ class LossProgressDetector:
         if self._smoothed_loss_improved():
             return []
         swing = MIN_SWING * max(losses)
-        rises = sum(b - a > swing for a, b in zip(losses, losses[1:]))
-        falls = sum(b < a for a, b in zip(losses, losses[1:]))
+        rises = sum(b - a > swing for a, b in itertools.pairwise(losses))
+        falls = sum(b < a for a, b in itertools.pairwise(losses))
         if (
             rises < 2
             or falls < 2

@@ -72,7 +72,7 @@ class SpikeDetector:
     ```
     """
 
-    kind = LOSS_SPIKE
+    kinds = (LOSS_SPIKE,)
 
     def __init__(
         self,
@@ -213,7 +213,7 @@ class SpikeDetector:
 
     def _spike(self, epoch, step, value, threshold, evidence):
         return Finding(
-            kind=self.kind,
+            kind=LOSS_SPIKE,
             layer=None,
             epoch=epoch,
             step=step,

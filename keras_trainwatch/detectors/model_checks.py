@@ -79,8 +79,9 @@ def check_model(model: keras.Model) -> list[Finding]:
         outputs = keras.tree.flatten(graph[1])
         losses = losses_by_output(model, len(outputs))
         for output, loss in zip(outputs, losses):
-            layer, _ = _keras_compat.producer(output)
-            found += _output_checks(layer, output, loss)
+            produced = _keras_compat.producer(output)
+            if produced is not None:
+                found += _output_checks(produced[0], output, loss)
         found += _linear_stacks(graph[1])
     found += [
         _finding(
@@ -109,8 +110,7 @@ class ModelChecks:
             `None`.
     """
 
-    kind = MISMATCHED_OUTPUT  # and the other construction kinds
-    history_size = 0
+    kinds = (MISMATCHED_OUTPUT, MISSING_ACTIVATION, EXCESSIVE_DROPOUT)
 
     def __init__(self, model: keras.Model, targets=None):
         self.findings = check_model(model)
@@ -195,7 +195,10 @@ def unreachable_targets(model: keras.Model, targets) -> list[Finding]:
     outputs = keras.tree.flatten(graph[1])
     if name not in SQUARED | ABSOLUTE or len(outputs) != 1:
         return []
-    layer, _ = _keras_compat.producer(outputs[0])
+    produced = _keras_compat.producer(outputs[0])
+    if produced is None:
+        return []
+    layer = produced[0]
     activation = activation_name(layer) or "linear"
     if activation not in OUTPUT_RANGES:
         return []

@@ -29,7 +29,7 @@ class NoGradientDetector:
     ```
     """
 
-    kind = NO_GRADIENT
+    kinds = (NO_GRADIENT,)
     history_size = 1
 
     def __call__(
@@ -44,7 +44,7 @@ class NoGradientDetector:
             return []
         return [
             make_finding(
-                self.kind,
+                NO_GRADIENT,
                 record,
                 None,
                 0.0,

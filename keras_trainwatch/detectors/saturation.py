@@ -54,7 +54,7 @@ class SaturationDetector:
     ```
     """
 
-    kind = SATURATED_UNITS
+    kinds = (SATURATED_UNITS,)
     history_size = 0
 
     def __init__(self, max_saturated: float = 0.5):
@@ -93,7 +93,7 @@ class SaturationDetector:
         """The finding for the saturated layer of `stats`, whose saturation
         costs what `cost` says."""
         return make_finding(
-            self.kind,
+            SATURATED_UNITS,
             record,
             stats.name,
             stats.saturated,

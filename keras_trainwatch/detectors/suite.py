@@ -7,7 +7,14 @@ from collections.abc import Iterable, Sequence
 
 import keras
 
+from keras_trainwatch._internal_errors import report_bug
 from keras_trainwatch._validation import as_arguments
+from keras_trainwatch.detectors.base import (
+    Detector,
+    LossCourseRule,
+    ModelCheck,
+    StepRule,
+)
 from keras_trainwatch.detectors.causes import CauseLinker
 from keras_trainwatch.detectors.dead_relu import DeadReluDetector
 from keras_trainwatch.detectors.exploding import ExplodingGradientDetector
@@ -81,7 +88,7 @@ class DetectorSuite:
             self.saturation = SaturationDetector(
                 max_saturated=saturated_fraction
             )
-            self.detectors = (
+            self.detectors: tuple[Detector, ...] = (
                 VanishingGradientDetector(
                     max_ratio=vanishing_ratio,
                     max_relative_grad=vanishing_relative_grad,
@@ -95,19 +102,18 @@ class DetectorSuite:
                 self.saturation,
                 SymmetricUnitsDetector(),
             )
-            self.loss_progress = (
+            self.loss_progress: LossCourseRule | None = (
                 None
                 if loss_patience is None
                 else LossProgressDetector(patience=loss_patience)
             )
-            self.spike_detector = (
+            self.spike_detector: StepRule | None = (
                 None
                 if loss_spike_z is None
                 else SpikeDetector("training loss", max_z=loss_spike_z)
             )
-        if self.loss_progress is not None:
-            self.detectors += (self.loss_progress,)
-        self._model_checks: ModelChecks | None = None
+        self._model_checks: ModelCheck | None = None
+        self._failed: set[str] = set()
         self._cause_linker = CauseLinker()
         self._advisor = RemedyAdvisor()
 
@@ -115,6 +121,13 @@ class DetectorSuite:
     def history_size(self) -> int:
         """How many earlier records the detectors look back on."""
         return max(detector.history_size for detector in self.detectors)
+
+    @property
+    def _probe_rules(self) -> tuple:
+        """Everything judged at a probe, in the order it speaks."""
+        checks = (self._model_checks,) if self._model_checks else ()
+        course = (self.loss_progress,) if self.loss_progress else ()
+        return checks + self.detectors + course
 
     @property
     def watches_spikes(self) -> bool:
@@ -125,7 +138,9 @@ class DetectorSuite:
         """Prepares the rules that depend on the model: its construction
         checks, the kind of its loss, and the base-rate loss of the probe
         batch's `targets`."""
-        self._model_checks = ModelChecks(model, targets)
+        self._model_checks = self._contained(
+            ModelChecks, (), model, targets, default=None
+        )
         self._cause_linker = CauseLinker(regression=is_regression(model))
         self._advisor.attach(model)
         if self.loss_progress is not None:
@@ -138,6 +153,7 @@ class DetectorSuite:
 
     def reset(self) -> None:
         """Forgets the losses seen (a new run of a new model)."""
+        self._failed.clear()
         self._advisor.reset()
         if self.spike_detector is not None:
             self.spike_detector.reset()
@@ -157,14 +173,33 @@ class DetectorSuite:
         Returns:
             The findings, in the order they are reported.
         """
-        checks = (self._model_checks,) if self._model_checks else ()
         found = [
             finding
-            for detector in checks + self.detectors
-            for finding in detector(record, recent)
+            for rule in self._probe_rules
+            for finding in self._contained(rule, [], record, recent)
         ]
-        found += self._saturation_with_symptoms(found, record)
-        return self._advisor(self._cause_linker(found, record))
+        found += self._contained(
+            self._saturation_with_symptoms, [], found, record
+        )
+        linked = self._contained(self._cause_linker, found, found, record)
+        return self._contained(self._advisor, linked, linked)
+
+    def _contained(self, rule, fallback, *args, default=...):
+        """`rule(*args)`, or `fallback` when the rule fails: a bug of ours,
+        reported once (raised under `KERAS_TRAINWATCH_STRICT=1`) and the
+        rule skipped for the rest of the run, so that the other rules and
+        the training go on."""
+        name = getattr(rule, "__qualname__", type(rule).__name__)
+        if name in self._failed:
+            return fallback if default is ... else default
+        try:
+            return rule(*args)
+        except Exception as error:  # noqa: BLE001 -- our bug; see report_bug
+            self._failed.add(name)
+            report_bug(
+                f"the rule {name}", error, "it is off for the rest of this run"
+            )
+            return fallback if default is ... else default
 
     def _saturation_with_symptoms(self, found, record):
         """Saturated layers not flagged on their own, next to a symptom the
@@ -190,7 +225,7 @@ class DetectorSuite:
     def observe_epoch_loss(self, loss: float | None) -> None:
         """Adds an epoch's training loss for the loss-progress rules."""
         if self.loss_progress is not None:
-            self.loss_progress.observe(loss)
+            self._contained(self.loss_progress.observe, None, loss)
 
     def spikes(
         self, epoch: int, step_losses: Iterable[tuple[int, float]]
@@ -198,8 +233,9 @@ class DetectorSuite:
         """The loss spikes among `(step, loss)` pairs, in step order."""
         if self.spike_detector is None:
             return []
+        update = self.spike_detector.update
         return [
             finding
             for step, loss in step_losses
-            for finding in self.spike_detector.update(epoch, step, loss)
+            for finding in self._contained(update, [], epoch, step, loss)
         ]

@@ -31,7 +31,7 @@ class SymmetricUnitsDetector:
     ```
     """
 
-    kind = SYMMETRIC_UNITS
+    kinds = (SYMMETRIC_UNITS,)
     history_size = 0
 
     def __call__(
@@ -39,7 +39,7 @@ class SymmetricUnitsDetector:
     ) -> list[Finding]:
         return [
             make_finding(
-                self.kind,
+                SYMMETRIC_UNITS,
                 record,
                 stats.name,
                 max(stats.weight_spread, stats.grad_spread),

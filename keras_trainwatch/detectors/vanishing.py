@@ -64,7 +64,7 @@ class VanishingGradientDetector:
     ```
     """
 
-    kind = VANISHING_GRADIENTS
+    kinds = (VANISHING_GRADIENTS,)
     history_size = 0
 
     def __init__(
@@ -95,7 +95,7 @@ class VanishingGradientDetector:
                 break
             findings.append(
                 make_finding(
-                    self.kind,
+                    VANISHING_GRADIENTS,
                     record,
                     layer.name,
                     ratio,
@@ -125,7 +125,7 @@ class VanishingGradientDetector:
                 continue
             findings.append(
                 make_finding(
-                    self.kind,
+                    VANISHING_GRADIENTS,
                     record,
                     stats.name,
                     ratio,

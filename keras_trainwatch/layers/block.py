@@ -69,7 +69,7 @@ class BlockConfig:
     activation: str | None = "relu"
     kernel_initializer: str | dict | None = None
     batch_norm: BatchNormConfig | None = None
-    dropout: DropoutConfig = DropoutConfig()
+    dropout: DropoutConfig = dataclasses.field(default_factory=DropoutConfig)
     rank: int = 2
     kernel_size: int = 3
     strides: int = 1

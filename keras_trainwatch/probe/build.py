@@ -6,13 +6,12 @@ from __future__ import annotations
 import logging
 
 import keras
+import tensorflow as tf
 
 from keras_trainwatch import _keras_compat
 from keras_trainwatch.probe.batch import ProbeBatch
-from keras_trainwatch.probe.gradient_pass import (
-    MissingLossError,
-    reads_loss_scale,
-)
+from keras_trainwatch.probe.errors import MODEL_ERRORS, model_computation
+from keras_trainwatch.probe.gradient_pass import reads_loss_scale
 from keras_trainwatch.probe.layout import ModelLayout
 from keras_trainwatch.probe.probe import GradientProbe
 
@@ -41,14 +40,16 @@ def build_probe(
 
     Raises:
         MissingLossError: If the model has no loss.
-        ValueError: If the batch does not fit the model.
+        ValueError: If the batch does not fit the model (the model's own
+            computation fails on it).
     """
     try:
         unbuilt = _keras_compat.needs_build(model)
         if unbuilt:
-            _keras_compat.build_like_fit(
-                model, (batch.x, batch.y, batch.sample_weight)
-            )
+            with model_computation("building the model on the probe batch"):
+                _keras_compat.build_like_fit(
+                    model, (batch.x, batch.y, batch.sample_weight)
+                )
             # The optimizer's state comes after the first probe unless the
             # probe reads it: built first, it takes memory that the probe's
             # temporary tensors would otherwise leave for it to reuse
@@ -60,16 +61,24 @@ def build_probe(
         probe.validate()
         if unbuilt:
             _keras_compat.build_optimizer(model)
-    except MissingLossError:
-        raise
-    except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as error:
+    except MODEL_ERRORS as error:
+        # Only the model's own computation: an error of the probe's code is a
+        # bug of this package and surfaces as it is.
         raise ValueError(
             "Argument `probe_data` does not fit the model "
-            f"'{model.name}': computing its loss and gradients "
-            f"failed with {type(error).__name__}: {error}"
+            f"'{model.name}': {_model_failure(error)}"
         ) from error
     announce_limits(probe.layout)
     return probe
+
+
+def _model_failure(error) -> str:
+    if isinstance(error, tf.errors.OpError):
+        return (
+            "computing its loss and gradients failed with "
+            f"{type(error).__name__}: {error.message}"
+        )
+    return str(error)
 
 
 def announce_limits(layout: ModelLayout) -> None:

@@ -20,11 +20,8 @@ import tensorflow as tf
 
 from keras_trainwatch import _keras_compat
 from keras_trainwatch.probe import reductions
+from keras_trainwatch.probe.errors import MissingLossError, model_computation
 from keras_trainwatch.probe.layout import ModelLayout
-
-
-class MissingLossError(ValueError):
-    """The model has no loss whose gradients could be measured."""
 
 
 class GradientPassResult(NamedTuple):
@@ -101,7 +98,8 @@ class GradientPass:
                 state_mapping=list(zip(variables, weights)),
                 collect_losses=True,
             ) as scope:
-                outputs = self._forward(x, training=True)
+                with model_computation("the model's forward pass"):
+                    outputs = self._forward(x, training=True)
                 if self._forward is self.model:
                     y_pred, activations, saturating, sequences = (
                         outputs,
@@ -112,12 +110,13 @@ class GradientPass:
                 else:
                     y_pred, activations, saturating, sequences = outputs
                 self._check_loss_exists(scope)
-                loss = tf.cast(
-                    _keras_compat.compute_loss(
-                        self.model, x, y, y_pred, sample_weight
-                    ),
-                    tf.float32,
-                )
+                with model_computation("the model's loss"):
+                    loss = tf.cast(
+                        _keras_compat.compute_loss(
+                            self.model, x, y, y_pred, sample_weight
+                        ),
+                        tf.float32,
+                    )
             scaled_loss = loss if scaling is None else loss * scaling
             # Reduced before the backward pass (off the tape: nothing to
             # differentiate), so that run eagerly (the first probe) the pass

@@ -71,7 +71,7 @@ def read_runs(log_dir: str | os.PathLike) -> list[WatchedRun]:
     if not os.path.isdir(log_dir):
         raise FileNotFoundError(f"No such log directory: {log_dir}")
     runs = []
-    for folder, subfolders, files in os.walk(log_dir):
+    for folder, _subfolders, files in os.walk(log_dir):
         if os.path.basename(folder) != RUN_NAME:
             continue
         if not any("tfevents" in f for f in files):

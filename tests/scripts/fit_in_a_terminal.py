@@ -6,10 +6,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
+import keras
 
-import keras_trainwatch as ktw  # noqa: E402
-from keras_trainwatch.datasets import load_digits  # noqa: E402
+import keras_trainwatch as ktw
+from keras_trainwatch.datasets import load_digits
 
 keras.utils.set_random_seed(0)
 x, y = load_digits()

@@ -7,13 +7,11 @@ import dataclasses
 import logging
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import keras
-import numpy as np
 
 from keras_trainwatch import _keras_compat
-from keras_trainwatch._host import to_numpy
 from keras_trainwatch._validation import (
     all_among,
     boolean,
@@ -30,7 +28,6 @@ from keras_trainwatch.findings import (
     KINDS,
     LOSS_OSCILLATING,
     LOSS_SPIKE,
-    Finding,
 )
 from keras_trainwatch.learning_rate import (
     LearningRateHandle,
@@ -41,24 +38,22 @@ from keras_trainwatch.learning_rate import (
     rates_state,
     restore_rates,
 )
-from keras_trainwatch.plateau import PlateauCounter
-from keras_trainwatch.reactions import FindingReactions, reason_for
-from keras_trainwatch.reducer_state import ReducerStateFile
-from keras_trainwatch.rollback import Rollback
+from keras_trainwatch.reducer.announce import ReductionAnnouncer
+from keras_trainwatch.reducer.divergence import diverged, is_finite, step_loss
+from keras_trainwatch.reducer.plateau import (
+    PLATEAU_REASON,
+    PlateauCounter,
+    monitor_mode,
+)
+from keras_trainwatch.reducer.reactions import FindingReactions, reason_for
+from keras_trainwatch.reducer.rollback import Rollback
+from keras_trainwatch.reducer.state_file import ReducerStateFile
 from keras_trainwatch.step_hook import TrainStepHook
-from keras_trainwatch.watch import GradientWatch, writes_summaries
+from keras_trainwatch.watch import GradientWatch, WatchUpdate, writes_summaries
 
 LOGGER = logging.getLogger("keras_trainwatch")
 
 LOG_PREFIX = "auto_lr/"
-
-
-class TrainingDivergedError(RuntimeError):
-    """Raised by `AutoLRReducer` (without `rollback`) when the loss or the
-    gradients turn non-finite. Raising, rather than setting
-    `model.stop_training`, ends `fit` without `on_train_end`, so that a
-    `keras.callbacks.BackupAndRestore` keeps its backup to resume from
-    (keras-team/keras#21771)."""
 
 
 class AutoLRReducer(keras.callbacks.Callback):
@@ -66,9 +61,10 @@ class AutoLRReducer(keras.callbacks.Callback):
     `GradientWatch` finds exploding gradients or dying ReLUs.
 
     A lower learning rate is the known remedy for exploding gradients and
-    for dying ReLU units. It composes small pieces: a `PlateauCounter` (the
-    rule of `keras.callbacks.ReduceLROnPlateau`), a `Rollback` and a
-    `ReducerStateFile`. For the arguments it shares with
+    for dying ReLU units. It coordinates small pieces: a `PlateauCounter`
+    (the rule of `keras.callbacks.ReduceLROnPlateau`), `FindingReactions`
+    (which findings call for a reduction), a `Rollback`, a
+    `ReductionAnnouncer` and a `ReducerStateFile`. For the arguments it shares with
     `keras.callbacks.ReduceLROnPlateau` this callback is a drop-in
     replacement with the same semantics (patience, cooldown, `min_lr`,
     `mode="auto"`, `logs["learning_rate"]` holding the rate before the
@@ -104,7 +100,9 @@ class AutoLRReducer(keras.callbacks.Callback):
         factor: Float in (0, 1), default 0.1. `new_lr = lr * factor`.
         patience: Integer >= 0, default 10. Epochs without improvement
             before a plateau reduction.
-        verbose: 0 (default) or 1: print a message at each reduction.
+        verbose: 0 (default): announce each reduction on the
+            `keras_trainwatch` logger; 1: print it as `ReduceLROnPlateau`
+            does instead.
         mode: `"auto"` (default), `"min"` or `"max"`, as in
             `ReduceLROnPlateau`.
         min_delta: Minimum change that counts as an improvement (default
@@ -140,7 +138,8 @@ class AutoLRReducer(keras.callbacks.Callback):
         reductions: List of `Reduction`s, in order.
         rollbacks: Number of rollbacks in the current `fit`.
         best, wait, cooldown_counter: The plateau state, as in
-            `ReduceLROnPlateau`.
+            `ReduceLROnPlateau` (readable and settable; reset at each
+            `fit`).
     """
 
     def __init__(
@@ -202,6 +201,7 @@ class AutoLRReducer(keras.callbacks.Callback):
         self.reductions: list[Reduction] = []
         self._reactions = FindingReactions(self.react_to)
         self._rollback = Rollback(self.max_rollbacks, self.rollback_dir)
+        self._announce = ReductionAnnouncer(self.verbose)
         self._state_file = (
             None
             if self.backup_dir is None
@@ -219,24 +219,25 @@ class AutoLRReducer(keras.callbacks.Callback):
         # of every step and give up dispatching them asynchronously).
         self._loss_check = TrainStepHook(self._check_loss)
         if watch is not None:
-            watch.subscribe(self._on_findings)
+            watch.subscribe(self._on_watch_update)
 
     # --- plateau state, as ReduceLROnPlateau exposes it -------------------
 
-    @property
-    def best(self) -> float | None:
-        """The best monitored value so far."""
-        return self._plateau.best
-
-    @property
-    def wait(self) -> int:
-        """Epochs without improvement so far."""
-        return self._plateau.wait
-
-    @property
-    def cooldown_counter(self) -> int:
-        """Epochs of cooldown left."""
-        return self._plateau.cooldown_counter
+    best = property(
+        lambda self: self._plateau.best,
+        lambda self, value: setattr(self._plateau, "best", value),
+        doc="The best monitored value so far.",
+    )
+    wait = property(
+        lambda self: self._plateau.wait,
+        lambda self, value: setattr(self._plateau, "wait", value),
+        doc="Epochs without improvement so far.",
+    )
+    cooldown_counter = property(
+        lambda self: self._plateau.cooldown_counter,
+        lambda self, value: setattr(self._plateau, "cooldown_counter", value),
+        doc="Epochs of cooldown left.",
+    )
 
     def in_cooldown(self) -> bool:
         """Whether a recent reduction still holds further ones back."""
@@ -276,9 +277,8 @@ class AutoLRReducer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
-        handles = self._handles()
-        rates = {handle.name: handle.value() for handle in handles}
-        if len(handles) == 1:
+        rates = {handle.name: handle.value() for handle in self._handles()}
+        if len(rates) == 1:
             logs["learning_rate"] = next(iter(rates.values()))
         else:
             for name, rate in rates.items():
@@ -298,8 +298,8 @@ class AutoLRReducer(keras.callbacks.Callback):
             self._plateau.tick_cooldown()
         logs[f"{LOG_PREFIX}reductions"] = float(len(self.reductions))
         logs[f"{LOG_PREFIX}rollbacks"] = float(self.rollbacks)
-        self._write_learning_rates(self._current_step())
-        if self.rollback and _finite(logs.get("loss")):
+        self._announce.write_rates(self._handles(), self._current_step())
+        if self.rollback and is_finite(logs.get("loss")):
             self._rollback.checkpoint()
         self._save_state()
 
@@ -310,46 +310,30 @@ class AutoLRReducer(keras.callbacks.Callback):
         if self._state_file is not None:
             self._state_file.delete()
         self._rollback.finish()
-
-    # --- plateau -----------------------------------------------------------
+        self._announce.writer = None
 
     def _count_plateau(self, epoch, current):
         if not self._direction_known:
-            self._plateau.mode = self._auto_mode()
+            self._plateau.mode = monitor_mode(self.model, self.monitor)
             self._direction_known = True
         if self._plateau.update(current):
             self._reduce(
                 epoch,
                 self._current_step(),
-                f"no improvement of {self.monitor} for {self.wait} epochs",
+                f"{PLATEAU_REASON} {self.monitor} for {self.wait} epochs",
             )
-
-    def _auto_mode(self):
-        """`mode="auto"`, resolved as `ReduceLROnPlateau` resolves it."""
-        name = self.monitor.removeprefix("val_")
-        direction = _keras_compat.metric_direction(self.model, name)
-        if direction is None and name == "loss":
-            direction = "down"
-        if direction is None:
-            raise ValueError(
-                f"AutoLRReducer callback received monitor={self.monitor}, but "
-                "Keras isn't able to automatically determine whether that "
-                "metric should be maximized or minimized. Pass `mode='max'` "
-                "in order to monitor based on the highest metric value, or "
-                "pass `mode='min'` in order to use the lowest value."
-            )
-        return "max" if direction == "up" else "min"
 
     # --- findings and rollbacks --------------------------------------------
 
-    def _on_findings(self, findings: Sequence[Finding], record) -> None:
-        if not record.all_finite:
+    def _on_watch_update(self, update: WatchUpdate) -> None:
+        self._announce.writer = update.writer
+        record = update.record
+        if record is not None and not record.all_finite:
             self._non_finite(
-                f"non-finite loss or gradients at step {record.step}"
+                f"non-finite loss or gradients at step {update.step}"
             )
             return
-        present = self.watch.active_findings if self.watch else findings
-        relevant = self._reactions.due(present, self._rollback.last_step)
+        relevant = self._reactions.due(update.present, self._rollback.last_step)
         spikes = [f for f in relevant if f.kind == LOSS_SPIKE]
         if spikes and self.rollback:
             # Back to the last healthy state: the batches since, the one
@@ -359,15 +343,13 @@ class AutoLRReducer(keras.callbacks.Callback):
             return
         if not relevant or self.in_cooldown():
             return
-        reason = reason_for(relevant, record.step)
-        if self._reduce(self._epoch, record.step, reason):
+        reason = reason_for(relevant, update.step)
+        if self._reduce(self._epoch, update.step, reason):
             self._reactions.acted_on(relevant)
 
     def _check_loss(self, logs):
-        # A custom train function may return something else than Keras's
-        # dict of logs: then there is no loss to check here.
-        loss = logs.get("loss") if isinstance(logs, dict) else None
-        if loss is None or _finite(_as_float(loss)):
+        loss = step_loss(logs)
+        if loss is None or is_finite(loss):
             return
         step = self._current_step()
         # The watch may have rolled back at this very step already (its
@@ -378,16 +360,9 @@ class AutoLRReducer(keras.callbacks.Callback):
     def _non_finite(self, cause):
         """Rolls back, or, without rollback, stops the run at once: NaN
         epochs teach nothing and hide when things went wrong."""
-        if self.rollback:
-            self._roll_back(cause)
-            return
-        raise TrainingDivergedError(
-            f"AutoLRReducer stopped training: {cause}. Lowering the learning "
-            "rate cannot repair weights that are already non-finite. To "
-            "rescue such a run, create the reducer with `rollback=True`: it "
-            "restores the last healthy weights and optimizer state, lowers "
-            "the rate and carries on."
-        )
+        if not self.rollback:
+            raise diverged(cause)
+        self._roll_back(cause)
 
     def _roll_back(self, cause):
         step = self._current_step()
@@ -420,8 +395,9 @@ class AutoLRReducer(keras.callbacks.Callback):
         rollback must lower the rate it restored)."""
         if self.in_cooldown() and not force:
             return False
+        handles = self._handles()
         reduced = []
-        for handle in self._handles():
+        for handle in handles:
             result = handle.reduce(self.factor, self.min_lr)
             if result is not None:
                 old, new = result
@@ -429,54 +405,19 @@ class AutoLRReducer(keras.callbacks.Callback):
                     Reduction(epoch, step, handle.name, old, new, reason)
                 )
         for reduction in reduced:
-            self._announce(reduction, several=len(self._handles()) > 1)
-        self.reductions.extend(reduced)
+            self._announce(reduction, several=len(handles) > 1)
         if reduced:
+            self._announce.write_rates(handles, step)
             self._plateau.reduced()
+        self.reductions.extend(reduced)
         return bool(reduced)
-
-    def _announce(self, reduction, several):
-        name = f" {reduction.optimizer}" if several else ""
-        # Rates are float32 variables: 0.01 reads back as 0.0100000001...,
-        # which float32's shortest form prints as 0.01.
-        rate = str(np.float32(reduction.new_lr))
-        LOGGER.warning(
-            "AutoLRReducer: reduced%s learning rate to %s: %s.",
-            name,
-            rate,
-            reduction.reason,
-        )
-        if self.verbose > 0:
-            _keras_compat.print_msg(
-                f"\nEpoch {reduction.epoch + 1}: AutoLRReducer reducing{name} "
-                f"learning rate to {rate}."
-            )
-        writer = self._summary_writer()
-        if writer is not None and reduction.step is not None:
-            writer.write_reduction(reduction)
-            self._write_learning_rates(reduction.step)
 
     def _handles(self):
         return handles_of(self.model)
 
-    # --- TensorBoard ---------------------------------------------------------
-
-    def _summary_writer(self):
-        return None if self.watch is None else self.watch.summary_writer
-
     def _current_step(self) -> int | None:
         optimizers = optimizers_of(self.model)
-        if optimizers:
-            return optimizer_step(optimizers[0])
-        return None if self.watch is None else self.watch.step
-
-    def _write_learning_rates(self, step):
-        writer = self._summary_writer()
-        if writer is None or step is None:
-            return
-        writer.write_learning_rates(
-            {handle.name: handle.value() for handle in self._handles()}, step
-        )
+        return optimizer_step(optimizers[0]) if optimizers else None
 
     # --- state that survives an interruption ------------------------------
 
@@ -498,23 +439,16 @@ class AutoLRReducer(keras.callbacks.Callback):
         state = None if self._state_file is None else self._state_file.load()
         if state is None:
             return
-        plateau = self._plateau
-        plateau.best, plateau.wait = state["best"], state["wait"]
-        plateau.cooldown_counter = state["cooldown_counter"]
+        self.best, self.wait = state["best"], state["wait"]
+        self.cooldown_counter = state["cooldown_counter"]
         self.reductions = [Reduction(**r) for r in state["reductions"]]
         restore_rates(self._handles(), state)
 
-    # --- copying -------------------------------------------------------------
-
     def __deepcopy__(self, memo):
-        twin = deepcopy_without(self, memo, unbound=("_model", "_loss_check"))
+        twin = deepcopy_without(
+            self,
+            memo,
+            unbound=(_keras_compat.CALLBACK_MODEL_ATTRIBUTE, "_loss_check"),
+        )
         twin._loss_check = TrainStepHook(twin._check_loss)
         return twin
-
-
-def _finite(value) -> bool:
-    return value is not None and math.isfinite(float(value))
-
-
-def _as_float(value) -> float:
-    return float(to_numpy(value).item())

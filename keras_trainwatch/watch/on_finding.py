@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 from collections.abc import Callable
-from typing import Literal, Union
+from typing import Literal
 
 import keras
 
@@ -18,7 +19,7 @@ LOGGER = logging.getLogger("keras_trainwatch")
 
 ON_FINDING_MODES = ("warn", "stop", "raise")
 
-OnFinding = Union[Literal["warn", "stop", "raise"], Callable[[Finding], object]]
+OnFinding = Literal["warn", "stop", "raise"] | Callable[[Finding], object]
 
 
 class TrainingPathologyError(RuntimeError):
@@ -53,6 +54,18 @@ def check_on_finding(on_finding: OnFinding) -> OnFinding:
         f"one of {ON_FINDING_MODES} or a callable taking a Finding",
         on_finding,
     )
+
+
+def drawing_progress_bar(params: dict | None) -> bool:
+    """Whether Keras's progress bar is redrawing a line on a terminal now:
+    `verbose=1`, or `"auto"` (the default), which Keras's `ProgbarLogger`
+    draws as 1.
+
+    Args:
+        params: The callback's `params` (from `fit`).
+    """
+    verbose = (params or {}).get("verbose")
+    return verbose in (1, "auto") and sys.stdout.isatty()
 
 
 def report_new(

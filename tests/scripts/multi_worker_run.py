@@ -19,11 +19,11 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import tensorflow as tf
 
-import keras_trainwatch as ktw  # noqa: E402
-from keras_trainwatch.datasets import load_digits  # noqa: E402
+import keras_trainwatch as ktw
+from keras_trainwatch.datasets import load_digits
 
 EPOCHS, SAMPLES, BATCH = 2, 640, 64
 

@@ -12,12 +12,12 @@ import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-import keras_trainwatch as ktw  # noqa: E402
-from keras_trainwatch.datasets import load_digits  # noqa: E402
+import keras_trainwatch as ktw
+from keras_trainwatch.datasets import load_digits
 
 tf.config.experimental.enable_op_determinism()
 X, Y = load_digits()

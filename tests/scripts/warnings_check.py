@@ -10,11 +10,11 @@ import sys
 
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-import keras_trainwatch as ktw  # noqa: E402
-from keras_trainwatch.cli.main import main as trainwatch  # noqa: E402
+import keras_trainwatch as ktw
+from keras_trainwatch.cli.main import main as trainwatch
 
 log_dir = sys.argv[1]
 rng = np.random.default_rng(0)

@@ -1,10 +1,15 @@
-"""Counting epochs without improvement: `ReduceLROnPlateau`'s rule, pure."""
+"""Counting epochs without improvement: `ReduceLROnPlateau`'s rule, pure,
+and its `mode="auto"`."""
 
 from __future__ import annotations
 
 from typing import Literal
 
+from keras_trainwatch import _keras_compat
 from keras_trainwatch._validation import integer_at_least, one_of
+
+# How the reason of a plateau reduction starts.
+PLATEAU_REASON = "no improvement of"
 
 
 class PlateauCounter:
@@ -90,3 +95,26 @@ class PlateauCounter:
         """A reduction was made: cooldown starts, patience starts over."""
         self.cooldown_counter = self.cooldown
         self.wait = 0
+
+
+def monitor_mode(model, monitor: str) -> Literal["min", "max"]:
+    """`mode="auto"` for `monitor`, resolved as `ReduceLROnPlateau` resolves
+    it: from the direction of the compiled metric of that name, `"min"` for
+    a loss.
+
+    Raises:
+        ValueError: When the direction cannot be told.
+    """
+    name = monitor.removeprefix("val_")
+    direction = _keras_compat.metric_direction(model, name)
+    if direction is None and name == "loss":
+        direction = "down"
+    if direction is None:
+        raise ValueError(
+            f"AutoLRReducer callback received monitor={monitor}, but "
+            "Keras isn't able to automatically determine whether that "
+            "metric should be maximized or minimized. Pass `mode='max'` "
+            "in order to monitor based on the highest metric value, or "
+            "pass `mode='min'` in order to use the lowest value."
+        )
+    return "max" if direction == "up" else "min"

@@ -57,6 +57,13 @@ def real_in_range(name, value, low, high, *, low_open=False, high_open=False):
     return value
 
 
+def finite_real(name, value):
+    """Any finite real number."""
+    return real_in_range(
+        name, value, -math.inf, math.inf, low_open=True, high_open=True
+    )
+
+
 def open_range(name, value, low, high):
     """Returns `value` as a float if it is a real number in `(low, high)`."""
     return real_in_range(name, value, low, high, low_open=True, high_open=True)

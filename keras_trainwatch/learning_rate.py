@@ -206,6 +206,17 @@ class LearningRateHandle:
         return False
 
 
+def prepare_schedules(model: keras.Model) -> None:
+    """Wraps every optimizer's `LearningRateSchedule` in a `ScaledSchedule`
+    before training, and has Keras trace the training step again if it was
+    traced with the unwrapped schedule."""
+    retrace = False
+    for optimizer in optimizers_of(model):
+        retrace |= LearningRateHandle(optimizer).prepare()
+    if retrace and getattr(model, "train_function", None) is not None:
+        model.make_train_function(force=True)
+
+
 def optimizers_of(model: keras.Model) -> list[keras.optimizers.Optimizer]:
     """Every optimizer that trains `model`.
 

@@ -78,8 +78,15 @@ def test_reset_forgets_everything():
     )
 
 
+def test_auto_mode_must_be_resolved_before_counting():
+    counter = PlateauCounter("auto", 0.0, 1, 0)
+    counter.update(1.0)  # the first value is the best so far
+    with pytest.raises(RuntimeError, match="resolve_mode"):
+        counter.update(0.5)
+
+
 def test_bad_arguments_are_rejected():
-    with pytest.raises(ValueError, match="`mode`.*Received: mode='auto'"):
-        PlateauCounter("auto", 0.0, 1, 0)
+    with pytest.raises(ValueError, match="`mode`.*Received: mode='up'"):
+        PlateauCounter("up", 0.0, 1, 0)
     with pytest.raises(ValueError, match="`patience`.*Received: patience=-1"):
         PlateauCounter("min", 0.0, -1, 0)

@@ -539,7 +539,7 @@ def test_deepcopy_before_and_after_training_keeps_the_link_to_the_watch(digits):
     watch_copy, reducer_copy = copy.deepcopy([watch, reducer])
     assert reducer_copy.watch is watch_copy
     assert reducer_copy.model is None and watch_copy.probe is None
-    assert watch_copy._listeners[0].__self__ is reducer_copy
+    assert watch_copy._publisher.listeners[0].__self__ is reducer_copy
     assert reducer_copy._loss_check._after_execution.__self__ is reducer_copy
     assert reducer_copy.reductions == reducer.reductions
     fresh = copy.deepcopy(ktw.AutoLRReducer(factor=0.5))

@@ -15,6 +15,7 @@ from keras_trainwatch import _keras_compat
 from keras_trainwatch._validation import (
     all_among,
     boolean,
+    finite_real,
     instance_of,
     integer_at_least,
     one_of,
@@ -30,21 +31,21 @@ from keras_trainwatch.findings import (
     LOSS_SPIKE,
 )
 from keras_trainwatch.learning_rate import (
-    LearningRateHandle,
     Reduction,
     handles_of,
     optimizer_step,
     optimizers_of,
+    prepare_schedules,
     rates_state,
     restore_rates,
 )
 from keras_trainwatch.reducer.announce import ReductionAnnouncer
-from keras_trainwatch.reducer.divergence import diverged, is_finite, step_loss
+from keras_trainwatch.reducer.divergence import Rescue, is_finite, step_loss
 from keras_trainwatch.reducer.plateau import (
     PLATEAU_REASON,
     PlateauCounter,
-    monitor_mode,
 )
+from keras_trainwatch.reducer.rates import rates_into_logs, reduce_rates
 from keras_trainwatch.reducer.reactions import FindingReactions, reason_for
 from keras_trainwatch.reducer.rollback import Rollback
 from keras_trainwatch.reducer.state_file import ReducerStateFile
@@ -60,28 +61,12 @@ class AutoLRReducer(keras.callbacks.Callback):
     """Lowers the learning rate on a plateau, and at once when a
     `GradientWatch` finds exploding gradients or dying ReLUs.
 
-    A lower learning rate is the known remedy for exploding gradients and
-    for dying ReLU units. It coordinates small pieces: a `PlateauCounter`
-    (the rule of `keras.callbacks.ReduceLROnPlateau`), `FindingReactions`
-    (which findings call for a reduction), a `Rollback`, a
-    `ReductionAnnouncer` and a `ReducerStateFile`. For the arguments it shares with
-    `keras.callbacks.ReduceLROnPlateau` this callback is a drop-in
-    replacement with the same semantics (patience, cooldown, `min_lr`,
-    `mode="auto"`, `logs["learning_rate"]` holding the rate before the
-    epoch's reduction, the same verbose message). It also:
-
-    - reacts to a `GradientWatch`'s findings immediately, at the probe's
-      step, respecting `cooldown` and `min_lr`: new findings, and lasting
-      ones again whenever they got worse (larger gradients, more dead
-      units);
-    - never lets a non-finite loss pass: it rolls back to the last healthy
-      weights, lowers the rate and carries on (`rollback=True`), or raises
-      `TrainingDivergedError` at the first non-finite step;
-    - works with a `LearningRateSchedule` (scaled, keeping its shape), mixed
-      precision, several optimizers and `steps_per_execution > 1`;
-    - keeps its state across an interrupted run when given a `backup_dir`
-      (the one of `keras.callbacks.BackupAndRestore`);
-    - rejects unknown and out-of-range arguments.
+    A drop-in replacement for `keras.callbacks.ReduceLROnPlateau` (same
+    arguments, semantics, state and message; see docs/auto_lr_reducer.md),
+    that also reacts to a `GradientWatch`'s findings at the probe's step,
+    never lets a non-finite loss pass (rollback or `TrainingDivergedError`),
+    scales a `LearningRateSchedule`, handles several optimizers and mixed
+    precision, and resumes after an interruption with `backup_dir`.
 
     Example:
 
@@ -174,16 +159,7 @@ class AutoLRReducer(keras.callbacks.Callback):
         self.min_lr = real_in_range(
             "min_lr", min_lr, 0.0, math.inf, high_open=True
         )
-        self.min_delta = abs(
-            real_in_range(
-                "min_delta",
-                min_delta,
-                -math.inf,
-                math.inf,
-                low_open=True,
-                high_open=True,
-            )
-        )
+        self.min_delta = abs(finite_real("min_delta", min_delta))
         self.mode = one_of("mode", mode, ("auto", "min", "max"))
         self.monitor = monitor
         self.verbose = verbose
@@ -201,6 +177,7 @@ class AutoLRReducer(keras.callbacks.Callback):
         self.reductions: list[Reduction] = []
         self._reactions = FindingReactions(self.react_to)
         self._rollback = Rollback(self.max_rollbacks, self.rollback_dir)
+        self._rescue = Rescue(self._rollback if self.rollback else None)
         self._announce = ReductionAnnouncer(self.verbose)
         self._state_file = (
             None
@@ -209,11 +186,8 @@ class AutoLRReducer(keras.callbacks.Callback):
         )
         self._epoch = 0
         self._plateau = PlateauCounter(
-            "min", self.min_delta, self.patience, self.cooldown
+            self.mode, self.min_delta, self.patience, self.cooldown
         )
-        self._direction_known = self.mode != "auto"
-        if self._direction_known:
-            self._plateau.mode = self.mode
         # The loss is checked after every execution of the train function
         # (not in a batch callback, which would make Keras convert the logs
         # of every step and give up dispatching them asynchronously).
@@ -261,12 +235,7 @@ class AutoLRReducer(keras.callbacks.Callback):
             )
         self._plateau.reset()
         self._reactions.reset()
-        retrace = False
-        for optimizer in optimizers_of(self.model):
-            retrace |= LearningRateHandle(optimizer).prepare()
-        if retrace and getattr(self.model, "train_function", None) is not None:
-            # The training step was traced with the unwrapped schedule.
-            self.model.make_train_function(force=True)
+        prepare_schedules(self.model)
         self._restore_state()
         if self.rollback:
             self._rollback.start(self.model)
@@ -277,12 +246,7 @@ class AutoLRReducer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
-        rates = {handle.name: handle.value() for handle in self._handles()}
-        if len(rates) == 1:
-            logs["learning_rate"] = next(iter(rates.values()))
-        else:
-            for name, rate in rates.items():
-                logs[f"learning_rate_{name}"] = rate
+        rates_into_logs(self._handles(), logs)
         current = None if self.monitor is None else logs.get(self.monitor)
         if self.monitor is not None and current is None:
             LOGGER.warning(
@@ -313,9 +277,7 @@ class AutoLRReducer(keras.callbacks.Callback):
         self._announce.writer = None
 
     def _count_plateau(self, epoch, current):
-        if not self._direction_known:
-            self._plateau.mode = monitor_mode(self.model, self.monitor)
-            self._direction_known = True
+        self._plateau.resolve_mode(self.model, self.monitor)
         if self._plateau.update(current):
             self._reduce(
                 epoch,
@@ -358,35 +320,17 @@ class AutoLRReducer(keras.callbacks.Callback):
             self._non_finite(f"non-finite loss at step {step}")
 
     def _non_finite(self, cause):
-        """Rolls back, or, without rollback, stops the run at once: NaN
-        epochs teach nothing and hide when things went wrong."""
-        if not self.rollback:
-            raise diverged(cause)
-        self._roll_back(cause)
+        self._after_rescue(self._rescue.non_finite, cause)
 
     def _roll_back(self, cause):
+        self._after_rescue(self._rescue.roll_back, cause)
+
+    def _after_rescue(self, rescue, cause):
         step = self._current_step()
-        # The snapshot holds older learning-rate variables: keep the current
-        # rates, which the reduction below then lowers.
-        rates = [(h, h.value()) for h in self._handles() if not h.is_schedule]
-        if not self._rollback.restore(step):
-            LOGGER.error(
-                "AutoLRReducer: giving up after %d rollbacks: %s. The last "
-                "healthy weights are restored and training is stopped.",
-                self.rollbacks,
-                cause,
-            )
-            self.model.stop_training = True
-            return
-        for handle, rate in rates:
-            handle.set(rate)
-        self.model.reset_metrics()
-        self._reduce(
-            self._epoch,
-            step,
-            f"rollback {self.rollbacks} after {cause}",
-            force=True,
-        )
+        reason = rescue(self.model, self._handles(), step, cause)
+        if reason is not None:
+            # A rollback must lower the rate it restored, cooldown or not.
+            self._reduce(self._epoch, step, reason, force=True)
 
     # --- reducing ------------------------------------------------------------
 
@@ -396,14 +340,9 @@ class AutoLRReducer(keras.callbacks.Callback):
         if self.in_cooldown() and not force:
             return False
         handles = self._handles()
-        reduced = []
-        for handle in handles:
-            result = handle.reduce(self.factor, self.min_lr)
-            if result is not None:
-                old, new = result
-                reduced.append(
-                    Reduction(epoch, step, handle.name, old, new, reason)
-                )
+        reduced = reduce_rates(
+            handles, self.factor, self.min_lr, epoch, step, reason
+        )
         for reduction in reduced:
             self._announce(reduction, several=len(handles) > 1)
         if reduced:

@@ -1,11 +1,15 @@
-"""Noticing that training diverged (a non-finite loss), and the error that
-ends a run which cannot be rescued."""
+"""Noticing that training diverged (a non-finite loss), rescuing it by a
+rollback, and the error that ends a run which cannot be rescued."""
 
 from __future__ import annotations
 
+import logging
 import math
 
 from keras_trainwatch._host import to_numpy
+from keras_trainwatch.reducer.rollback import Rollback
+
+LOGGER = logging.getLogger("keras_trainwatch")
 
 
 class TrainingDivergedError(RuntimeError):
@@ -42,3 +46,63 @@ def step_loss(logs) -> float | None:
     than Keras's dict of logs)."""
     loss = logs.get("loss") if isinstance(logs, dict) else None
     return None if loss is None else float(to_numpy(loss).item())
+
+
+class Rescue:
+    """What the reducer does when training cannot go on from where it is: a
+    rollback to the last healthy state (at most `max_rollbacks` in a `fit`,
+    then a stop), or, without rollback, an error at once.
+
+    Args:
+        rollback: The reducer's `Rollback`, or `None` when `rollback=False`.
+
+    Example:
+
+    ```python
+    rescue = Rescue(Rollback(max_rollbacks=3))
+    reason = rescue.non_finite(model, handles, step, "non-finite loss")
+    if reason is not None:
+        reduce_rates(handles, ...)   # the restored rate, lowered
+    ```
+    """
+
+    def __init__(self, rollback: Rollback | None):
+        self.rollback = rollback
+
+    def non_finite(self, model, handles, step, cause) -> str | None:
+        """Rolls back, or raises `TrainingDivergedError` without rollback:
+        NaN epochs teach nothing and hide when things went wrong.
+
+        Returns:
+            The reason of the reduction due after a rollback, or `None`
+            when the rollbacks are spent (training is stopped).
+        """
+        if self.rollback is None:
+            raise diverged(cause)
+        return self.roll_back(model, handles, step, cause)
+
+    def roll_back(self, model, handles, step, cause) -> str | None:
+        """Restores the last healthy weights and optimizer state, keeping the
+        rates in effect now (for the caller to lower).
+
+        Returns:
+            The reason of the reduction due now, or `None` when the
+            rollbacks are spent: the healthy state is restored and
+            training stopped.
+        """
+        # The snapshot holds older learning-rate variables: keep the current
+        # rates, which the reduction after the rollback lowers.
+        rates = [(h, h.value()) for h in handles if not h.is_schedule]
+        if not self.rollback.restore(step):
+            LOGGER.error(
+                "AutoLRReducer: giving up after %d rollbacks: %s. The last "
+                "healthy weights are restored and training is stopped.",
+                self.rollback.count,
+                cause,
+            )
+            model.stop_training = True
+            return None
+        for handle, rate in rates:
+            handle.set(rate)
+        model.reset_metrics()
+        return f"rollback {self.rollback.count} after {cause}"

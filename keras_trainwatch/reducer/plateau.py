@@ -22,7 +22,8 @@ class PlateauCounter:
     counter is reset during them).
 
     Args:
-        mode: `"min"` or `"max"`: which way is better.
+        mode: `"min"` or `"max"`: which way is better; or `"auto"`, decided
+            by `resolve_mode` before the first `update`.
         min_delta: Minimum change that counts as an improvement (its sign is
             ignored).
         patience: Integer >= 0.
@@ -39,12 +40,12 @@ class PlateauCounter:
 
     def __init__(
         self,
-        mode: Literal["min", "max"],
+        mode: Literal["min", "max", "auto"],
         min_delta: float,
         patience: int,
         cooldown: int,
     ):
-        self.mode = one_of("mode", mode, ("min", "max"))
+        self.mode = one_of("mode", mode, ("auto", "min", "max"))
         self.min_delta = abs(float(min_delta))
         self.patience = integer_at_least("patience", patience, 0)
         self.cooldown = integer_at_least("cooldown", cooldown, 0)
@@ -56,6 +57,11 @@ class PlateauCounter:
         self.wait = 0
         self.cooldown_counter = 0
 
+    def resolve_mode(self, model, monitor: str) -> None:
+        """Decides `mode="auto"` for `monitor` (see `monitor_mode`)."""
+        if self.mode == "auto":
+            self.mode = monitor_mode(model, monitor)
+
     def in_cooldown(self) -> bool:
         """Whether a recent reduction still holds further ones back."""
         return self.cooldown_counter > 0
@@ -64,6 +70,8 @@ class PlateauCounter:
         """Whether `value` beats the best by more than `min_delta`."""
         if self.best is None:
             return True
+        if self.mode == "auto":
+            raise RuntimeError("PlateauCounter: call resolve_mode first")
         if self.mode == "min":
             return value + self.min_delta < self.best
         return value - self.min_delta > self.best

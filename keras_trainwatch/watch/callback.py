@@ -25,14 +25,9 @@ from keras_trainwatch.step_hook import TrainStepHook
 from keras_trainwatch.tensorboard.writer import ProbeSummaryWriter
 from keras_trainwatch.watch.ledger import FindingLedger, LedgerUpdate
 from keras_trainwatch.watch.logs_summary import summary_logs
-from keras_trainwatch.watch.on_finding import (
-    OnFinding,
-    check_on_finding,
-    drawing_progress_bar,
-    report_changes,
-    report_new,
-)
+from keras_trainwatch.watch.on_finding import OnFinding, check_on_finding
 from keras_trainwatch.watch.probing import ProbeRunner
+from keras_trainwatch.watch.publishing import Publisher
 from keras_trainwatch.watch.schedule import ProbeSchedule
 from keras_trainwatch.watch.step_losses import StepLossReader
 from keras_trainwatch.watch.summaries import SummaryListener, writes_summaries
@@ -152,8 +147,7 @@ class GradientWatch(keras.callbacks.Callback):
         self._runner = ProbeRunner(
             self.probe_batch, self.keep_records, self.detectors.history_size
         )
-        self._summaries: SummaryListener | None = None
-        self._listeners: list[Listener] = []
+        self._publisher = Publisher()
         self._epoch = 0
         self._fit_started = False
         self._step_hook = TrainStepHook(self._after_execution)
@@ -220,7 +214,11 @@ class GradientWatch(keras.callbacks.Callback):
     def summary_writer(self) -> ProbeSummaryWriter | None:
         """The TensorBoard writer, open during `fit` when
         `writes_summaries`, else `None`."""
-        return None if self._summaries is None else self._summaries.writer
+        return (
+            None
+            if self._publisher.summaries is None
+            else self._publisher.summaries.writer
+        )
 
     def subscribe(self, listener: Listener) -> None:
         """Registers a callable told about every check of the watch, right
@@ -231,7 +229,7 @@ class GradientWatch(keras.callbacks.Callback):
                 after every probe (its `record` set) and every check of the
                 per-step losses that found something (`record=None`).
         """
-        self._listeners.append(listener)
+        self._publisher.listeners.append(listener)
 
     # --- fit lifecycle --------------------------------------------------------
 
@@ -254,12 +252,12 @@ class GradientWatch(keras.callbacks.Callback):
         self.schedule.start_fit(self._optimizer_step())
         self.detectors.start_fit((self.params or {}).get("epochs"))
         self._fit_started = False
-        if self.writes_summaries and self._summaries is None:
-            self._summaries = SummaryListener(
+        if self.writes_summaries and self._publisher.summaries is None:
+            self._publisher.summaries = SummaryListener(
                 os.path.join(self.log_dir, self.run_folder)
             )
-        if self._summaries is not None:
-            self._summaries.open()
+        if self._publisher.summaries is not None:
+            self._publisher.summaries.open()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -315,8 +313,8 @@ class GradientWatch(keras.callbacks.Callback):
     def close(self) -> None:
         """Closes the TensorBoard event file (done at the end of each `fit`;
         the next `fit` opens a new one in the same run folder)."""
-        if self._summaries is not None:
-            self._summaries.close()
+        if self._publisher.summaries is not None:
+            self._publisher.summaries.close()
 
     def summary_logs(self) -> dict[str, float]:
         """The latest probe's summary, as put into the `logs` dict (see
@@ -346,7 +344,6 @@ class GradientWatch(keras.callbacks.Callback):
         self._publish(self._ledger.update(found, self._epoch, step), record)
 
     def _publish(self, findings: LedgerUpdate, record: ProbeRecord | None):
-        """Writes, reports and hands on what one check found."""
         update = WatchUpdate(
             epoch=self._epoch,
             step=self.schedule.step if record is None else record.step,
@@ -354,24 +351,16 @@ class GradientWatch(keras.callbacks.Callback):
             record=record,
             writer=self.summary_writer,
         )
-        if self._summaries is not None:
-            histograms = self.probe.last_histograms if record else None
-            self._summaries(
-                update,
-                None
-                if histograms is None
-                else (self.probe.watched_variable_names, histograms),
-            )
-        progress_bar = drawing_progress_bar(self.params)
-        report_new(findings.new, self.on_finding, self.model, progress_bar)
-        report_changes(
-            findings.returned,
-            findings.resolved,
-            self.on_finding,
-            progress_bar and not findings.new,
+        self._publisher(
+            update, self.on_finding, self.model, self.params, self._histograms
         )
-        for listener in self._listeners:
-            listener(update)
+
+    def _histograms(self):
+        """The latest probe's `(variable names, buckets)`, or `None`."""
+        buckets = self.probe.last_histograms if self.probe else None
+        if buckets is None:
+            return None
+        return self.probe.watched_variable_names, buckets
 
     def _optimizer_step(self):
         optimizer = getattr(self.model, "optimizer", None)
@@ -385,7 +374,6 @@ class GradientWatch(keras.callbacks.Callback):
             memo,
             unbound=(
                 _keras_compat.CALLBACK_MODEL_ATTRIBUTE,
-                "_summaries",
                 "_step_hook",
             ),
         )

@@ -51,25 +51,43 @@ class WeightStats:
 
 
 @dataclasses.dataclass(frozen=True)
-class LayerStats:
-    """Gradient statistics of one layer that owns trainable weights.
+class LayerDescription:
+    """What the rules need to know about a layer that owns trainable
+    weights, shared by the probe's layout and the records it fills.
 
     Args:
         name: The layer's name (`"outer/inner"` for a layer inside a nested
             model).
-        weights: The statistics of each of the layer's trainable variables.
-        kind: The layer's class name (`""` when unknown).
+        kind: The layer's class name, e.g. `"Dense"` (`""` when unknown).
         activation: The name of its activation function, or `None`.
-        normalization: Whether it is a normalization layer.
-        reads_input: Whether it takes a model input directly.
+        normalization: Whether it is a normalization layer (its scale and
+            offset are not evidence of vanishing gradients).
+        reads_input: Whether it takes a model input directly (its kernel
+            gradient scales with the inputs' scale).
     """
 
     name: str
-    weights: tuple[WeightStats, ...]
+    _: dataclasses.KW_ONLY
     kind: str = ""
     activation: str | None = None
     normalization: bool = False
     reads_input: bool = False
+
+    def description(self) -> dict:
+        """The description's fields, to describe another record alike."""
+        return {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(LayerDescription)
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerStats(LayerDescription):
+    """Gradient statistics of one layer that owns trainable weights: its
+    `LayerDescription` and, as `weights`, the statistics of each of its
+    trainable variables."""
+
+    weights: tuple[WeightStats, ...]
 
     @property
     def grad_norm(self) -> float:

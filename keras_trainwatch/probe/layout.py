@@ -23,31 +23,21 @@ from keras_trainwatch.model_graph import (
     reads_model_inputs,
     walk_layers,
 )
-from keras_trainwatch.records import ACTIVATIONS, GRADIENTS, DeadUnitSource
+from keras_trainwatch.records import (
+    ACTIVATIONS,
+    GRADIENTS,
+    DeadUnitSource,
+    LayerDescription,
+)
 
 
 @dataclasses.dataclass(frozen=True)
-class WatchedLayer:
-    """A layer that owns trainable variables.
+class WatchedLayer(LayerDescription):
+    """A layer that owns trainable variables: its `LayerDescription` and, as
+    `variable_indices`, the indices of its variables in
+    `model.trainable_variables`."""
 
-    Args:
-        name: Display name (`"outer/inner"` inside nested models).
-        variable_indices: Indices of its variables in
-            `model.trainable_variables`.
-        kind: The layer's class name, e.g. `"Dense"`.
-        activation: The name of its activation function, or `None`.
-        normalization: Whether it is a normalization layer (its scale and
-            offset are not evidence of vanishing gradients).
-        reads_input: Whether it takes a model input directly (its kernel
-            gradient scales with the inputs' scale).
-    """
-
-    name: str
     variable_indices: tuple[int, ...]
-    kind: str = ""
-    activation: str | None = None
-    normalization: bool = False
-    reads_input: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -196,16 +196,7 @@ def to_record(
             if i in per_variable
         )
         if stats:
-            layers.append(
-                LayerStats(
-                    watched.name,
-                    stats,
-                    kind=watched.kind,
-                    activation=watched.activation,
-                    normalization=watched.normalization,
-                    reads_input=watched.reads_input,
-                )
-            )
+            layers.append(LayerStats(weights=stats, **watched.description()))
     dead = tuple(
         DeadUnitStats(relu.name, int(count), relu.units, relu.source)
         for relu, count in zip(

@@ -29,13 +29,11 @@ from keras_trainwatch.detectors.base import (
     ModelCheck,
     StepRule,
 )
+from keras_trainwatch.detectors.base_rate import chance_loss
 from keras_trainwatch.detectors.causes import CauseLinker
 from keras_trainwatch.detectors.dead_relu import DeadReluDetector
 from keras_trainwatch.detectors.exploding import ExplodingGradientDetector
-from keras_trainwatch.detectors.loss_progress import (
-    LossProgressDetector,
-    chance_loss,
-)
+from keras_trainwatch.detectors.loss_progress import LossProgressDetector
 from keras_trainwatch.detectors.loss_spike import SpikeDetector
 from keras_trainwatch.detectors.model_checks import ModelChecks, check_model
 from keras_trainwatch.detectors.no_gradient import NoGradientDetector

@@ -5,6 +5,7 @@ by the construction checks; nothing here runs TensorFlow."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -71,46 +72,41 @@ def walk_layers(model):
     yield from walk(model, "", None)
 
 
+def _graph_calls(graph_outputs) -> Iterator[tuple[Any, Any]]:
+    """Every layer call `(layer, node)` in the graph that ends at
+    `graph_outputs`, once each, from the outputs back."""
+    seen, stack = set(), list(keras.tree.flatten(graph_outputs))
+    while stack:
+        produced = _keras_compat.producer(stack.pop())
+        if produced is None or id(produced[1]) in seen:
+            continue
+        seen.add(id(produced[1]))
+        yield produced
+        stack.extend(keras.tree.flatten(produced[1].input_tensors))
+
+
 def nodes_in_graph(graph_outputs):
     """Maps `id(layer)` to the Keras nodes (calls) of the layer in the graph
     that ends at `graph_outputs` (a layer shared within the graph has
     several; a layer inside a nested model has none)."""
     nodes_by_layer = {}
-    seen_nodes = set()
-    stack = list(keras.tree.flatten(graph_outputs))
-    while stack:
-        produced = _keras_compat.producer(stack.pop())
-        if produced is None:
-            continue
-        operation, node = produced
-        if id(node) in seen_nodes:
-            continue
-        seen_nodes.add(id(node))
+    for operation, node in _graph_calls(graph_outputs):
         nodes_by_layer.setdefault(id(operation), []).append(node)
-        stack.extend(node.input_tensors)
     return nodes_by_layer
 
 
 def consumers_in_graph(graph_outputs) -> dict[int, tuple[Any, list]]:
     """Maps `id(layer)` to `(layer, the layers that read its outputs)` in the
     graph that ends at `graph_outputs`, one entry per reading call."""
-    consumers, seen, stack = {}, set(), list(keras.tree.flatten(graph_outputs))
-    while stack:
-        produced = _keras_compat.producer(stack.pop())
-        if produced is None:
-            continue
-        operation, node = produced
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
+    consumers = {}
+    for operation, node in _graph_calls(graph_outputs):
         for parent in keras.tree.flatten(node.input_tensors):
-            parent_producer = _keras_compat.producer(parent)
-            if parent_producer is not None:
-                layer = parent_producer[0]
+            produced = _keras_compat.producer(parent)
+            if produced is not None:
+                layer = produced[0]
                 consumers.setdefault(id(layer), (layer, []))[1].append(
                     operation
                 )
-            stack.append(parent)
     return consumers
 
 

@@ -2,8 +2,9 @@
 statistics.
 
 `batch` (the fixed probe batch), `layout` (which layer owns which variable,
-which layers can be checked for dead units), `gradient_pass` (one stateless
-forward and backward pass), `reductions` (device-side reductions),
+which layers can be checked for dead units; its parts in `layer_parts`),
+`gradient_pass` (one stateless forward and backward pass), `reductions`
+(device-side reductions),
 `statistics` (the named tensors and the record they become), `errors`
 (the model's failures told from ours), `probe` (the compiled function that
 ties them together) and `build` (making one for a model).

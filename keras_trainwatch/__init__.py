@@ -2,13 +2,19 @@
 `model.fit` runs.
 
 The public names below are imported on first use, so that the `trainwatch`
-command answers `--help` without loading TensorFlow.
+command answers `--help` without loading TensorFlow. The classes a saved
+model may name (`ScaledSchedule`, `layers.Block`) are registered with Keras
+as soon as Keras is imported, before or after this package
+(`_registration.py`), so that `keras.models.load_model` finds them in any
+process that imports the package.
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING
+
+from keras_trainwatch import _registration
 
 __version__ = "0.1.0"
 
@@ -72,6 +78,8 @@ def __getattr__(name: str):
 def __dir__():
     return sorted(set(globals()) | set(_EXPORTS))
 
+
+_registration.register_with_keras()
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
     from keras_trainwatch import layers, models  # noqa: F401

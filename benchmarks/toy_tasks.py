@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from keras_trainwatch._quiet import import_tensorflow
+
+import_tensorflow()  # without its start-up noise on stderr
 import keras
 import numpy as np
 

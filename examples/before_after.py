@@ -7,6 +7,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from keras_trainwatch._quiet import import_tensorflow
+
+import_tensorflow()  # without its start-up noise on stderr
 import keras
 
 import keras_trainwatch as ktw

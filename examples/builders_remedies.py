@@ -5,6 +5,9 @@ initialization) plus batch normalization trains, with no finding.
     python examples/builders_remedies.py
 """
 
+from keras_trainwatch._quiet import import_tensorflow
+
+import_tensorflow()  # without its start-up noise on stderr
 import keras
 from before_after import before_after
 

@@ -3,6 +3,9 @@
 python examples/dead_relu.py
 """
 
+from keras_trainwatch._quiet import import_tensorflow
+
+import_tensorflow()  # without its start-up noise on stderr
 import keras
 import numpy as np
 from before_after import before_after

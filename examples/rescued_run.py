@@ -10,6 +10,10 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import dead_relu
+
+from keras_trainwatch._quiet import import_tensorflow
+
+import_tensorflow()  # without its start-up noise on stderr
 import keras
 import numpy as np
 

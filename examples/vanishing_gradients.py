@@ -3,6 +3,9 @@
 python examples/vanishing_gradients.py
 """
 
+from keras_trainwatch._quiet import import_tensorflow
+
+import_tensorflow()  # without its start-up noise on stderr
 import keras
 from before_after import before_after
 

@@ -21,12 +21,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tools"))
 sys.path.insert(0, os.path.join(HERE, "..", "benchmarks"))
 
-import keras  # noqa: E402
-from dashboard_browser import open_dashboard  # noqa: E402
-from real_models import images  # noqa: E402
-from tensorboard_server import serve_tensorboard  # noqa: E402
+from keras_trainwatch._quiet import import_tensorflow
 
-import keras_trainwatch as ktw  # noqa: E402
+import_tensorflow()  # without its start-up noise on stderr
+import keras
+from dashboard_browser import open_dashboard
+from real_models import images
+from tensorboard_server import serve_tensorboard
+
+import keras_trainwatch as ktw
 
 
 def main():

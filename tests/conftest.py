@@ -23,7 +23,7 @@ tf.config.set_logical_device_configuration(
     [tf.config.LogicalDeviceConfiguration()] * 2,
 )
 
-from keras_trainwatch.datasets import load_digits  # noqa: E402
+from keras_trainwatch.datasets import load_digits
 
 # Keras's clear_session runs a full garbage collection by default, about a
 # third of a second a test whatever the test does; Python's own collector

@@ -41,7 +41,7 @@ MAX_DROPOUT_RATE = 0.8
 # Output activations whose values are always positive: the only ones that
 # learn with a categorical cross-entropy in Keras 3 without
 # from_logits=True (it divides the outputs by their sum and takes the log).
-# Measured by benchmarks/output_loss_pairs.py (docs/output_loss_pairs.md):
+# Measured by benchmarks/output_loss_pairs.py (docs/benchmarks/output_loss_pairs.md):
 # softmax, sigmoid and softplus learn; linear, relu, elu and tanh learn
 # nothing. Every output learns with binary cross-entropy (Keras clips what
 # is out of range), so none is flagged there.

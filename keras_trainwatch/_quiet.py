@@ -1,0 +1,74 @@
+"""Importing TensorFlow without the lines its native code writes to stderr
+before its logging is set up.
+
+TensorFlow 2.21 prints "All log messages before absl::InitializeLog() ...",
+"oneDNN custom operations are on", "Could not find cuda drivers" and, where
+a CUDA library is installed without a GPU, "failed call to cuInit", from C++
+and before `TF_CPP_MIN_LOG_LEVEL` applies, on every import. The package's
+commands and scripts import TensorFlow through `import_tensorflow()`, which
+holds the process's stderr while it imports and passes on every line that is
+not one of those. If the import fails, everything captured is passed on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+
+# Lines that say nothing a user can act on.
+_NOISE = re.compile(
+    r"All log messages before absl::InitializeLog"
+    r"|oneDNN custom operations are on"
+    r"|Could not find cuda drivers"
+    r"|failed call to cuInit"
+    r"|Unable to register cu(DNN|FFT|BLAS) factory"
+    r"|computation_placer\.cc.*already registered"
+    r"|TensorFlow binary is optimized to use available CPU instructions"
+    r"|rebuild TensorFlow with the appropriate compiler flags"
+)
+
+
+@contextlib.contextmanager
+def native_stderr_filtered() -> Iterator[None]:
+    """Holds what native code writes to stderr inside, and passes on the
+    lines that are not TensorFlow's start-up noise (all of them if an
+    exception leaves the block)."""
+    try:
+        descriptor = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (IDEs)
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(descriptor)
+    with tempfile.TemporaryFile(mode="w+b") as held:
+        os.dup2(held.fileno(), descriptor)
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, descriptor)
+            os.close(saved)
+            held.seek(0)
+            text = held.read().decode(errors="replace")
+            kept = [
+                line
+                for line in text.splitlines(keepends=True)
+                if failed or not _NOISE.search(line)
+            ]
+            sys.stderr.write("".join(kept))
+
+
+def import_tensorflow():
+    """`import tensorflow`, without its start-up noise on stderr."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    with native_stderr_filtered():
+        import tensorflow
+
+    return tensorflow

@@ -23,7 +23,12 @@ class ProbeSchedule:
     schedule = ProbeSchedule(every_n_steps=4)
     schedule.start_fit(step=0)
     schedule.start_epoch(steps_per_epoch=10, steps_per_execution=3)
-    [schedule.after_execution() for _ in range(4)]  # [False, True, False, True]
+    due = []
+    for _ in range(4):  # steps 3, 6, 9, 10
+        due.append(schedule.after_execution())
+        if due[-1]:
+            schedule.probed()
+    due  # [False, True, True, False]
     ```
     """
 

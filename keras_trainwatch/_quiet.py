@@ -3,8 +3,8 @@ before its logging is set up.
 
 TensorFlow 2.21 prints "All log messages before absl::InitializeLog() ...",
 "oneDNN custom operations are on", "Could not find cuda drivers" and, where
-a CUDA library is installed without a GPU, "failed call to cuInit", from C++
-and before `TF_CPP_MIN_LOG_LEVEL` applies, on every import. The package's
+a CUDA library is installed without a GPU, "failed call to cuInit" (when the
+devices are set up), from C++ and before `TF_CPP_MIN_LOG_LEVEL` applies. The package's
 commands and scripts import TensorFlow through `import_tensorflow()`, which
 holds the process's stderr while it imports and passes on every line that is
 not one of those. If the import fails, everything captured is passed on.
@@ -17,7 +17,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 # Lines that say nothing a user can act on.
 _NOISE = re.compile(
@@ -64,11 +64,24 @@ def native_stderr_filtered() -> Iterator[None]:
             sys.stderr.write("".join(kept))
 
 
-def import_tensorflow():
-    """`import tensorflow`, without its start-up noise on stderr."""
+def import_tensorflow(before_devices: Callable | None = None):
+    """`import tensorflow`, without its start-up noise on stderr.
+
+    Args:
+        before_devices: Called with the module before TensorFlow sets up its
+            devices (which must happen first for, e.g., logical devices).
+
+    Returns:
+        The `tensorflow` module.
+    """
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     with native_stderr_filtered():
         import tensorflow
 
+        if before_devices is not None:
+            before_devices(tensorflow)
+        # The devices are set up at the first operation, which is when the
+        # CUDA driver is tried: here, inside the filter.
+        tensorflow.config.list_logical_devices()
     return tensorflow

@@ -11,17 +11,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # skipped, so that no test passes for a watch that turned a rule off.
 os.environ["KERAS_TRAINWATCH_STRICT"] = "1"
 
+from keras_trainwatch._quiet import import_tensorflow
+
+
+def _two_cpus(tf):
+    """Two logical CPU devices, so that tf.distribute.MirroredStrategy has
+    two replicas to split work over (before TensorFlow sets up devices)."""
+    tf.config.set_logical_device_configuration(
+        tf.config.list_physical_devices("CPU")[0],
+        [tf.config.LogicalDeviceConfiguration()] * 2,
+    )
+
+
+import_tensorflow(before_devices=_two_cpus)  # without its start-up noise
+
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-
-# Two logical CPU devices, so that tf.distribute.MirroredStrategy has two
-# replicas to split work over (must happen before TensorFlow initializes).
-tf.config.set_logical_device_configuration(
-    tf.config.list_physical_devices("CPU")[0],
-    [tf.config.LogicalDeviceConfiguration()] * 2,
-)
 
 from keras_trainwatch.datasets import load_digits
 

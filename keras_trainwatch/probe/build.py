@@ -43,6 +43,13 @@ def build_probe(
         ValueError: If the batch does not fit the model (the model's own
             computation fails on it).
     """
+    if batch.y is None and _keras_compat.compiled_loss(model) is not None:
+        raise ValueError(
+            "Invalid value received for argument `probe_data`. Expected "
+            "`(x, y)` or `(x, y, sample_weight)`: model "
+            f"'{model.name}' is compiled with a loss, which needs targets. "
+            "Received: inputs without targets."
+        )
     try:
         unbuilt = _keras_compat.needs_build(model)
         if unbuilt:

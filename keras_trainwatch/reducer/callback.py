@@ -161,8 +161,10 @@ class AutoLRReducer(keras.callbacks.Callback):
         )
         self.min_delta = abs(finite_real("min_delta", min_delta))
         self.mode = one_of("mode", mode, ("auto", "min", "max"))
-        self.monitor = monitor
-        self.verbose = verbose
+        self.monitor = instance_of(
+            "monitor", monitor, str, "the name of a metric in logs, or None"
+        )
+        self.verbose = one_of("verbose", verbose, (0, 1))
         self.watch = instance_of(
             "watch",
             watch,

@@ -28,7 +28,7 @@ if [[ $status -eq 0 && $# -eq 0 ]]; then
   # The whole suite passed on the newest Keras: check the oldest one too.
   ./scripts/check_oldest_keras.sh 2>&1 | tee "$log"
   status=${PIPESTATUS[0]}
-  oldest="; oldest $(grep -o 'oldest supported Keras: [0-9.]*' "$log" | sed 's/oldest supported //'): $(summary)"
+  oldest="; $(grep -o 'oldest supported Keras: [0-9.]*' "$log" | sed 's/oldest supported Keras: /Keras /'): $(summary)"
 fi
 verdict=$([[ $status -eq 0 ]] && echo PASSED || echo FAILED)
 echo

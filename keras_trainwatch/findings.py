@@ -9,7 +9,8 @@ from keras_trainwatch._validation import one_of
 
 
 class FindingKind(str, enum.Enum):  # noqa: UP042 -- StrEnum is 3.11+
-    """Every kind of finding, each written once with its known remedy.
+    """Every kind of finding, each written once with its title (for
+    messages: "dead ReLU units") and its known remedy.
 
     A member is the string it names (`FindingKind.DEAD_RELU == "dead_relu"`),
     so kinds read back from event files compare equal to it.
@@ -21,9 +22,10 @@ class FindingKind(str, enum.Enum):  # noqa: UP042 -- StrEnum is 3.11+
     ```
     """
 
-    def __new__(cls, value: str, remedy: str):
+    def __new__(cls, value: str, title: str, remedy: str):
         member = str.__new__(cls, value)
         member._value_ = value
+        member.title = title
         member.remedy = remedy
         return member
 
@@ -32,56 +34,66 @@ class FindingKind(str, enum.Enum):  # noqa: UP042 -- StrEnum is 3.11+
 
     VANISHING_GRADIENTS = (
         "vanishing_gradients",
+        "vanishing gradients",
         "Use ReLU activations (with He initialization) in the hidden "
         "layers instead of saturating ones such as sigmoid or tanh.",
     )
     EXPLODING_GRADIENTS = (
         "exploding_gradients",
+        "exploding gradients",
         "Add batch normalization between the layers, or lower the "
         "learning rate.",
     )
-    DEAD_RELU = ("dead_relu", "Lower the learning rate.")
+    DEAD_RELU = ("dead_relu", "dead ReLU units", "Lower the learning rate.")
     LOSS_SPIKE = (
         "loss_spike",
+        "loss spike",
         "Lower the learning rate or clip the gradients; with "
         "AutoLRReducer(rollback=True) the run returns to its last healthy "
         "state, lowers the rate and skips the batches since.",
     )
     NO_GRADIENT = (
         "no_gradient",
+        "no gradient",
         "Find what blocks every gradient: an output that is constant (softmax "
         "over one unit), a loss that does not depend on the weights, or "
         "layers that are all frozen.",
     )
     MISMATCHED_OUTPUT = (
         "mismatched_output",
+        "mismatched output",
         "Match the output activation to the loss: softmax (or logits with "
         "from_logits=True) for categorical cross-entropy, sigmoid (or "
         "logits) for binary cross-entropy, linear for regression.",
     )
     MISSING_ACTIVATION = (
         "missing_activation",
+        "missing activation",
         "Add a nonlinear activation (e.g. activation='relu') to the first "
         "layer, or remove one of the two.",
     )
     EXCESSIVE_DROPOUT = (
         "excessive_dropout",
+        "excessive dropout",
         "Use a dropout rate between 0.1 and 0.5.",
     )
     SATURATED_UNITS = (
         "saturated_units",
+        "saturated units",
         "Use ReLU activations in the hidden layers, or keep the "
         "pre-activations small: standardized inputs, Glorot initialization, "
         "batch normalization before the activation.",
     )
     SYMMETRIC_UNITS = (
         "symmetric_units",
+        "symmetric units",
         "Initialize the kernel randomly (the default glorot_uniform, or "
         "he_normal for ReLU) instead of with a constant: identical units "
         "get identical updates and never become different.",
     )
     UNSCALED_DATA = (
         "unscaled_data",
+        "unscaled data",
         "Standardize the data: subtract the mean and divide by the "
         "standard deviation of the training set (e.g. a "
         "keras.layers.Normalization layer adapted to it); scale regression "
@@ -89,12 +101,14 @@ class FindingKind(str, enum.Enum):  # noqa: UP042 -- StrEnum is 3.11+
     )
     LOSS_NOT_IMPROVING = (
         "loss_not_improving",
+        "loss not improving",
         "Check that inputs and labels match and are shuffled together, "
         "then the learning rate (too small for plain SGD: try Adam) and "
         "the other findings of this run.",
     )
     LOSS_OSCILLATING = (
         "loss_oscillating",
+        "loss oscillating",
         "Lower the learning rate (or use AutoLRReducer), or use larger batches.",
     )
 
@@ -175,6 +189,9 @@ class Finding:
             or `None` while it lasts.
         resolved_step: Step of that probe, or `None` while it lasts.
         episodes: How many separate stretches of probes showed it.
+        episode_epoch: Epoch at which the current (latest) episode began
+            (`None` at construction means the first probe's).
+        episode_step: Step at which the current episode began (likewise).
     """
 
     kind: FindingKind
@@ -192,6 +209,8 @@ class Finding:
     resolved_epoch: int | None = None
     resolved_step: int | None = None
     episodes: int = 1
+    episode_epoch: int | None = None
+    episode_step: int | None = None
 
     def __post_init__(self):
         one_of("kind", self.kind, KINDS)
@@ -202,6 +221,8 @@ class Finding:
             ("last_epoch", self.epoch),
             ("last_step", self.step),
             ("last_value", self.value),
+            ("episode_epoch", self.epoch),
+            ("episode_step", self.step),
         ):
             if getattr(self, latest) is None:
                 object.__setattr__(self, latest, first)
@@ -231,6 +252,7 @@ class Finding:
             A copy with the `last_*` fields taken from `later`,
             `occurrences` incremented, and active again if it was resolved.
         """
+        returns = not self.active
         return dataclasses.replace(
             self,
             last_epoch=later.epoch,
@@ -239,7 +261,17 @@ class Finding:
             occurrences=self.occurrences + 1,
             resolved_epoch=None,
             resolved_step=None,
-            episodes=self.episodes + (0 if self.active else 1),
+            episodes=self.episodes + int(returns),
+            episode_epoch=later.epoch if returns else self.episode_epoch,
+            episode_step=later.step if returns else self.episode_step,
+        )
+
+    def episode(self) -> Finding:
+        """The current episode as a finding of its own: its `epoch` and
+        `step` are where the episode began (what the event files record, so
+        that each episode is read back with its own end)."""
+        return dataclasses.replace(
+            self, epoch=self.episode_epoch, step=self.episode_step
         )
 
     def resolved_at(self, epoch: int, step: int) -> Finding:

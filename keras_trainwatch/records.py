@@ -283,6 +283,19 @@ class ProbeRecord:
         raise KeyError(f"No watched layer named {name!r}.")
 
 
+def recovered(record: ProbeRecord, layer: str | None) -> bool:
+    """Whether a finding about `layer` that `record`'s probe no longer shows
+    has really ended: not when the layer now gets no usable gradient at all
+    (exactly zero, or non-finite), which is worse than what was found, not a
+    recovery. Findings about the loss as a whole (`layer=None`) and about
+    layers without weights of their own end when they are no longer
+    shown."""
+    if layer is None:
+        return True
+    stats = next((s for s in record.layers if s.name == layer), None)
+    return stats is None or (stats.nonfinite == 0 and stats.grad_norm > 0)
+
+
 def relative(numerator: float, denominator: float) -> float:
     """`numerator / denominator`, with 0/0 = 0, x/0 = inf and NaN kept."""
     if math.isnan(numerator) or math.isnan(denominator):

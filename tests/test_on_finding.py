@@ -27,7 +27,7 @@ def test_warn_logs_one_line_with_message_and_remedy(trainwatch_log):
     [record] = trainwatch_log.records
     assert record.levelname == "WARNING"
     assert record.getMessage() == (
-        "[epoch 0, step 0] dead_relu in dense. Remedy: Lower the learning rate."
+        "[epoch 1, step 0] dead_relu in dense. Remedy: Lower the learning rate."
     )
     assert "\n" not in record.getMessage()
     assert not model.stop_training
@@ -59,13 +59,13 @@ def test_findings_of_one_kind_at_one_probe_make_one_line(trainwatch_log):
     report_new(findings, "warn", model)
     lines = [r.getMessage() for r in trainwatch_log.records]
     assert len(lines) == 2
-    assert lines[0].startswith("[epoch 0, step 0] dead_relu in h0.")
+    assert lines[0].startswith("[epoch 1, step 0] dead_relu in h0.")
     assert (
         "Also in 11 more layer(s): h1, h2, h3, h4, h5, h6, h7, h8, ..."
         in lines[0]
     )
     assert lines[0].endswith("Remedy: Lower the learning rate.")
-    assert lines[1].startswith("[epoch 0, step 0] Huge.")
+    assert lines[1].startswith("[epoch 1, step 0] Huge.")
 
 
 def test_model_wide_findings_of_one_kind_each_get_their_own_line(
@@ -77,8 +77,8 @@ def test_model_wide_findings_of_one_kind_each_get_their_own_line(
     report_new([inputs, targets], "warn", model)
     lines = [r.getMessage() for r in trainwatch_log.records]
     assert [line.split(" Remedy")[0] for line in lines] == [
-        "[epoch 0, step 0] Inputs.",
-        "[epoch 0, step 0] Targets.",
+        "[epoch 1, step 0] Inputs.",
+        "[epoch 1, step 0] Targets.",
     ]
 
 

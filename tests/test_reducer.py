@@ -269,7 +269,7 @@ def test_dead_relus_lower_the_rate_and_fewer_units_end_dead():
         x, y, epochs=3, batch_size=32, verbose=0, callbacks=[watch, reducer]
     )
     assert reducer.reductions and reducer.reductions[0].reason.startswith(
-        "dead relu in layer"
+        "dead ReLU units in layer"
     )
     assert dead_units(model) < dead_units(plain)
 
@@ -575,7 +575,7 @@ def test_reductions_are_written_to_the_watch_tensorboard_run(digits, tmp_path):
     assert rates[0] == pytest.approx(1e-4) and rates[-1] == pytest.approx(1e-4)
     [text] = events.Tensors("learning_rate/reductions")
     assert (
-        b"dead relu in layer hidden_0"
+        b"dead ReLU units in layer hidden_0"
         in tf.make_ndarray(text.tensor_proto).item()
     )
 

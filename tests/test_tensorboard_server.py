@@ -132,7 +132,7 @@ def test_findings_are_served_as_a_table_with_remedies(served_run):
         run="gradient_watch",
         tag="learning_rate/reductions",
     )
-    assert "dead relu in layer hidden_2" in reductions[0]["text"]
+    assert "dead ReLU units in layer hidden_2" in reductions[0]["text"]
 
 
 def test_custom_scalars_layout_groups_layers_into_multiline_charts(served_run):

@@ -703,6 +703,7 @@ def test_tensorboard_summaries_are_written(digits, tmp_path):
         "threshold",
         "message",
         "remedy",
+        "episodes",
     ]
     assert [row[:4].tolist() for row in rows[1:]] == [
         ["dead_relu", "hidden_2", "0", "0"]

@@ -11,7 +11,11 @@ from keras_trainwatch.tensorboard.reader import WatchedRun
 
 
 def findings_table(runs: Sequence[WatchedRun]) -> str:
-    """A plain-text table of the findings of each run, then the remedies.
+    """A plain-text table of the findings of each run, then the remedies:
+    one row per episode (a finding that came back has a row for each
+    stretch of probes that showed it), its epoch (1-based, as Keras counts
+    them) and step where the episode began, and the step it ended at, or
+    "lasting".
 
     Args:
         runs: From `read_runs`.
@@ -21,7 +25,7 @@ def findings_table(runs: Sequence[WatchedRun]) -> str:
     """
     if not runs:
         return "No GradientWatch runs found (no 'gradient_watch' folders with event files)."
-    header = ("run", "finding", "layer", "epoch", "step", "value", "resolved")
+    header = ("run", "finding", "layer", "epoch", "step", "value", "ended")
     rows = []
     remedies = {}
     for run in runs:
@@ -33,10 +37,10 @@ def findings_table(runs: Sequence[WatchedRun]) -> str:
                     run.name,
                     f.kind,
                     f.layer or "(loss)",
-                    str(f.epoch),
+                    str(f.epoch + 1),
                     str(f.step),
                     f"{f.value:.3g}",
-                    ""
+                    "lasting"
                     if f.resolved_step is None
                     else f"step {f.resolved_step}",
                 )

@@ -20,6 +20,7 @@ from keras_trainwatch.findings import (
     UNSCALED_DATA,
     VANISHING_GRADIENTS,
     Finding,
+    FindingKind,
 )
 from keras_trainwatch.records import ProbeRecord
 
@@ -189,7 +190,7 @@ def _with_cause(finding, cause):
 def _symptom_list(symptoms):
     kinds = []
     for f in symptoms:
-        label = f.kind.replace("_", " ")
+        label = FindingKind(f.kind).title
         if label not in kinds:
             kinds.append(label)
     return ", ".join(kinds)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from keras_trainwatch.findings import LOSS_SPIKE, Finding
+from keras_trainwatch.findings import LOSS_SPIKE, Finding, FindingKind
 
 
 class FindingReactions:
@@ -81,7 +81,7 @@ def reason_for(findings: Sequence[Finding], step: int) -> str:
     """The reason of a reduction, naming the first finding."""
     first = findings[0]
     where = "the loss" if first.layer is None else f"layer {first.layer}"
-    reason = f"{first.kind.replace('_', ' ')} in {where}"
+    reason = f"{FindingKind(first.kind).title} in {where}"
     if first.step != step:
         reason += f", present since step {first.step}"
     if len(findings) > 1:

@@ -13,7 +13,6 @@ from tensorboard.util import tensor_util
 
 from keras_trainwatch.findings import Finding
 from keras_trainwatch.tensorboard.tags import (
-    FINDING_COLUMNS,
     FINDINGS_TAG,
     LAYER_ORDER_TAG,
     REDUCTIONS_TAG,
@@ -96,13 +95,15 @@ def _read_run(name, folder):
             elif tag == REDUCTIONS_TAG:
                 reductions.append((event.step, value.item().decode("utf-8")))
             elif tag == FINDINGS_TAG:
-                findings += [_finding(row) for row in value[1:]]
+                findings += [_finding(value[0], row) for row in value[1:]]
             elif tag == RESOLVED_TAG:
                 for row in value[1:]:
-                    finding = _finding(row)
+                    finding = _finding(value[0], row)
                     resolved[(finding.key, finding.step)] = finding
             elif value.shape == () and value.dtype.kind == "f":
                 scalars.setdefault(tag, []).append((event.step, float(value)))
+    # Each row is an episode at the step it began; its end, if any, is the
+    # resolved row of the same finding and start.
     findings = [resolved.get((f.key, f.step), f) for f in findings]
     findings.sort(key=lambda f: f.step)
     for points in scalars.values():
@@ -113,8 +114,10 @@ def _read_run(name, folder):
     )
 
 
-def _finding(row):
-    columns = FINDING_COLUMNS + ("resolved_step",)
+def _finding(header, row):
+    """A `Finding` from a table row, by the table's own header (files
+    written before a column was added lack it)."""
+    columns = [c.decode("utf-8") for c in header]
     cells = dict(zip(columns, (c.decode("utf-8") for c in row)))
     resolved = cells.get("resolved_step") or None
     return Finding(
@@ -127,4 +130,5 @@ def _finding(row):
         message=cells["message"],
         remedy=cells["remedy"],
         resolved_step=None if resolved is None else int(resolved),
+        episodes=int(cells.get("episodes") or 1),  # files before episodes: 1
     )

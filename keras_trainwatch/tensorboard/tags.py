@@ -18,6 +18,7 @@ FINDING_COLUMNS = (
     "threshold",
     "message",
     "remedy",
+    "episodes",
 )
 
 # (chart title, tag prefix): one multi-line chart per per-layer series.

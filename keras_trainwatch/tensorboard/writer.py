@@ -126,22 +126,26 @@ class ProbeSummaryWriter:
     def write_findings(self, findings: Iterable[Finding]) -> None:
         """Writes the findings first seen (or seen again after being
         resolved) at one probe as one table (a header row, then a row per
-        finding), with their remedies.
+        finding), with their remedies: one row per episode, at the step it
+        began.
 
         Args:
             findings: Findings of one probe (same step).
         """
-        self._write_table(FINDINGS_TAG, FINDING_COLUMNS, findings, "step")
+        episodes = [f.episode() for f in findings]
+        self._write_table(FINDINGS_TAG, FINDING_COLUMNS, episodes, "step")
 
     def write_resolved(self, findings: Iterable[Finding]) -> None:
-        """Writes the findings one probe resolved, as a table like the
-        findings table with a `resolved_step` column, at that step.
+        """Writes the episodes one probe ended, as a table like the
+        findings table (each row at the step its episode began) with a
+        `resolved_step` column, at that step.
 
         Args:
             findings: Findings resolved at one probe.
         """
         columns = FINDING_COLUMNS + ("resolved_step",)
-        self._write_table(RESOLVED_TAG, columns, findings, "resolved_step")
+        episodes = [f.episode() for f in findings]
+        self._write_table(RESOLVED_TAG, columns, episodes, "resolved_step")
 
     def _write_table(self, tag, columns, findings, step_field):
         findings = list(findings)

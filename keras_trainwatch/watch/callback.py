@@ -20,7 +20,7 @@ from keras_trainwatch.detectors.suite import DetectorSuite
 from keras_trainwatch.findings import Finding
 from keras_trainwatch.learning_rate import optimizer_step
 from keras_trainwatch.probe import GradientProbe, ProbeBatch
-from keras_trainwatch.records import ProbeRecord
+from keras_trainwatch.records import ProbeRecord, recovered
 from keras_trainwatch.step_hook import TrainStepHook
 from keras_trainwatch.tensorboard.writer import ProbeSummaryWriter
 from keras_trainwatch.watch.ledger import FindingLedger, LedgerUpdate
@@ -341,7 +341,13 @@ class GradientWatch(keras.callbacks.Callback):
             return
         found = self.detectors(record, tuple(self._runner.recent))
         self._runner.keep(record)
-        self._publish(self._ledger.update(found, self._epoch, step), record)
+        update = self._ledger.update(
+            found,
+            self._epoch,
+            step,
+            recovered=lambda finding: recovered(record, finding.layer),
+        )
+        self._publish(update, record)
 
     def _publish(self, findings: LedgerUpdate, record: ProbeRecord | None):
         update = WatchUpdate(

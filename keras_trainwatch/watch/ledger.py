@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from keras_trainwatch.findings import Finding
 
@@ -98,15 +98,23 @@ class FindingLedger:
         return LedgerUpdate(new_findings, returned, lasting, [])
 
     def update(
-        self, findings: Iterable[Finding], epoch: int, step: int
+        self,
+        findings: Iterable[Finding],
+        epoch: int,
+        step: int,
+        recovered: Callable[[Finding], bool] = lambda finding: True,
     ) -> LedgerUpdate:
         """Records everything one probe found: what it no longer shows is
-        resolved.
+        resolved, if it `recovered`.
 
         Args:
             findings: What the detectors found at this probe.
             epoch: The probe's epoch.
             step: The probe's step.
+            recovered: Whether an active finding the probe no longer shows
+                has really ended (a layer whose gradient turned exactly 0
+                or non-finite no longer shows "vanishing gradients", and has
+                not recovered): see `records.recovered`.
 
         Returns:
             A `LedgerUpdate`.
@@ -118,6 +126,8 @@ class FindingLedger:
         resolved = []
         for key in was_active - seen:
             position = self._position[key]
+            if not recovered(self.findings[position]):
+                continue  # still active, not seen: worse than before
             finding = self.findings[position].resolved_at(epoch, step)
             self.findings[position] = finding
             resolved.append(finding)

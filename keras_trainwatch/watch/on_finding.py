@@ -13,7 +13,7 @@ import keras
 
 from keras_trainwatch import _keras_compat
 from keras_trainwatch._validation import invalid
-from keras_trainwatch.findings import Finding
+from keras_trainwatch.findings import Finding, FindingKind
 
 LOGGER = logging.getLogger("keras_trainwatch")
 
@@ -132,7 +132,7 @@ def act_on(finding: Finding, on_finding: OnFinding, model: keras.Model) -> None:
     if callable(on_finding):
         on_finding(finding)
         return
-    where = f"[epoch {finding.epoch}, step {finding.step}]"
+    where = f"[epoch {finding.epoch + 1}, step {finding.step}]"
     if on_finding == "raise":
         raise TrainingPathologyError(finding)
     LOGGER.warning("%s %s", where, finding)
@@ -162,9 +162,9 @@ def report_changes(
         LOGGER.warning(
             "[epoch %d, step %d] Resolved: %s in %s (found at step %d, seen "
             "at %d probe(s)).",
-            finding.resolved_epoch,
+            finding.resolved_epoch + 1,
             finding.resolved_step,
-            finding.kind.replace("_", " "),
+            FindingKind(finding.kind).title,
             finding.where,
             finding.step,
             finding.occurrences,
@@ -172,7 +172,7 @@ def report_changes(
     for finding in returned:
         LOGGER.warning(
             "[epoch %d, step %d] Back again (episode %d): %s",
-            finding.last_epoch,
+            finding.last_epoch + 1,
             finding.last_step,
             finding.episodes,
             finding,

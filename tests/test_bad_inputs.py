@@ -137,6 +137,12 @@ CASES = [
         "loss_spike_z",
     ),
     (
+        'logs="all"',
+        "construction",
+        lambda: ktw.GradientWatch((x, y), logs="all"),
+        "logs",
+    ),
+    (
         "AutoLRReducer(monitor=3)",
         "construction",
         lambda: ktw.AutoLRReducer(monitor=3),

@@ -232,7 +232,7 @@ def test_exploding_gradients_lower_the_rate_at_the_step_they_are_found(
         in caplog.text
     )
     assert np.isfinite(history.history["loss"][-1])
-    assert history.history["auto_lr/reductions"][-1] == len(reducer.reductions)
+    assert not any(k.startswith("auto_lr/") for k in history.history)
 
 
 def test_dead_relus_lower_the_rate_and_fewer_units_end_dead():

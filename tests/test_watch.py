@@ -511,9 +511,21 @@ def test_every_n_steps_with_steps_per_execution(digits):
     assert int(model.optimizer.iterations.numpy()) == 10
 
 
-def test_summary_numbers_go_into_history(digits):
+def test_by_default_one_short_column_goes_into_the_logs(digits):
     model = compiled(mlp(depth=2))
     watch = ktw.GradientWatch((digits[0][:64], digits[1][:64]))
+    history = fit(model, digits, watch, epochs=1)
+    assert {k for k in history.history if "/" in k} == {
+        "gradient_watch/active_findings"
+    }
+    quiet = ktw.GradientWatch((digits[0][:64], digits[1][:64]), logs=None)
+    history = fit(compiled(mlp(depth=2)), digits, quiet, epochs=1)
+    assert set(history.history) == {"loss"} and quiet.records
+
+
+def test_summary_numbers_go_into_history(digits):
+    model = compiled(mlp(depth=2))
+    watch = ktw.GradientWatch((digits[0][:64], digits[1][:64]), logs="full")
     history = fit(model, digits, watch, epochs=2)
     keys = {k for k in history.history if k.startswith("gradient_watch/")}
     assert keys == {

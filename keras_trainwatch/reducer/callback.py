@@ -54,8 +54,6 @@ from keras_trainwatch.watch import GradientWatch, WatchUpdate, writes_summaries
 
 LOGGER = logging.getLogger("keras_trainwatch")
 
-LOG_PREFIX = "auto_lr/"
-
 
 class AutoLRReducer(keras.callbacks.Callback):
     """Lowers the learning rate on a plateau, and at once when a
@@ -262,8 +260,6 @@ class AutoLRReducer(keras.callbacks.Callback):
         else:
             # No metric to watch: cooldown still counts epochs.
             self._plateau.tick_cooldown()
-        logs[f"{LOG_PREFIX}reductions"] = float(len(self.reductions))
-        logs[f"{LOG_PREFIX}rollbacks"] = float(self.rollbacks)
         self._announce.write_rates(self._handles(), self._current_step())
         if self.rollback and is_finite(logs.get("loss")):
             self._rollback.checkpoint()

@@ -14,7 +14,11 @@ from typing import Any
 import keras
 
 from keras_trainwatch import _keras_compat
-from keras_trainwatch._validation import optional_path, optional_positive_int
+from keras_trainwatch._validation import (
+    one_of,
+    optional_path,
+    optional_positive_int,
+)
 from keras_trainwatch.copying import deepcopy_without
 from keras_trainwatch.detectors.suite import DetectorSuite
 from keras_trainwatch.findings import Finding
@@ -24,7 +28,7 @@ from keras_trainwatch.records import ProbeRecord, recovered
 from keras_trainwatch.step_hook import TrainStepHook
 from keras_trainwatch.tensorboard.writer import ProbeSummaryWriter
 from keras_trainwatch.watch.ledger import FindingLedger, LedgerUpdate
-from keras_trainwatch.watch.logs_summary import summary_logs
+from keras_trainwatch.watch.logs_summary import LOGS_MODES, summary_logs
 from keras_trainwatch.watch.on_finding import OnFinding, check_on_finding
 from keras_trainwatch.watch.probing import ProbeRunner
 from keras_trainwatch.watch.publishing import Publisher
@@ -94,6 +98,13 @@ class GradientWatch(keras.callbacks.Callback):
         loss_spike_z: Positive float (default 6) or `None` to turn the rule
             off: the z-score above the last 128 steps' losses at which a
             step's loss is a `loss_spike`. See `SpikeDetector`.
+        logs: What goes into Keras's `logs` dict at each epoch end (and so
+            into the progress bar and `History`): `"findings"` (default,
+            one column: `gradient_watch/active_findings`), `"full"` (also
+            the global gradient norm, the smallest relative gradient, the
+            largest dead share and all findings so far) or `None`. The full
+            statistics are always in `records` and, with `log_dir`, in
+            TensorBoard.
 
     Attributes:
         detectors: The `DetectorSuite` built from the arguments above.
@@ -119,11 +130,13 @@ class GradientWatch(keras.callbacks.Callback):
         on_finding: OnFinding = "warn",
         keep_records: int | None = 100,
         loss_spike_z: float | None = 6.0,
+        logs: str | None = "findings",
     ):
         super().__init__()
         self.schedule = ProbeSchedule(every_n_steps)
         self.on_finding = check_on_finding(on_finding)
         self.keep_records = optional_positive_int("keep_records", keep_records)
+        self.logs = one_of("logs", logs, LOGS_MODES)
         self.detectors = DetectorSuite(
             vanishing_ratio=vanishing_ratio,
             vanishing_relative_grad=vanishing_relative_grad,
@@ -318,8 +331,8 @@ class GradientWatch(keras.callbacks.Callback):
 
     def summary_logs(self) -> dict[str, float]:
         """The latest probe's summary, as put into the `logs` dict (see
-        `keras_trainwatch.watch.logs_summary.summary_logs`)."""
-        return summary_logs(self.last_record, self._ledger)
+        `logs` and `keras_trainwatch.watch.logs_summary.summary_logs`)."""
+        return summary_logs(self.last_record, self._ledger, self.logs)
 
     # --- checks ---------------------------------------------------------------
 

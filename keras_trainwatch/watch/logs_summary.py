@@ -8,13 +8,22 @@ from keras_trainwatch.watch.ledger import FindingLedger
 
 LOG_PREFIX = "gradient_watch/"
 
+# What `GradientWatch(logs=...)` puts into the logs dict: Keras's progress
+# bar shows every entry, so the default is one short column.
+LOGS_MODES = ("findings", "full", None)
 
-def summary_logs(record: ProbeRecord, ledger: FindingLedger) -> dict:
+
+def summary_logs(
+    record: ProbeRecord, ledger: FindingLedger, mode: str | None = "full"
+) -> dict:
     """The latest probe's summary, as put into the `logs` dict.
 
     Args:
         record: The latest probe's record.
         ledger: The run's findings.
+
+        mode: `"findings"`: only `gradient_watch/active_findings`; `"full"`:
+            all five keys below; `None`: nothing.
 
     Returns:
         A dict with keys `gradient_watch/grad_norm` (global gradient
@@ -23,6 +32,10 @@ def summary_logs(record: ProbeRecord, ledger: FindingLedger) -> dict:
         `gradient_watch/findings` (findings so far) and
         `gradient_watch/active_findings` (those the latest probe showed).
     """
+    if mode is None:
+        return {}
+    if mode == "findings":
+        return {f"{LOG_PREFIX}active_findings": float(len(ledger.active))}
     relative = [layer.relative_grad for layer in record.layers]
     return {
         f"{LOG_PREFIX}grad_norm": record.grad_norm,

@@ -10,6 +10,7 @@ and newest Keras of the supported range (`setup.cfg`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -18,6 +19,7 @@ from keras.src import backend as _backend
 from keras.src.models.functional import Functional as _Functional
 from keras.src.trainers import compile_utils as _compile_utils
 from keras.src.utils import io_utils as _io_utils
+from keras.src.utils import naming as _naming
 
 
 def child_layers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
@@ -166,3 +168,10 @@ def print_msg(message: str) -> None:
     """Prints like Keras's own callbacks (through absl logging when Keras is
     set to, else to stdout)."""
     _io_utils.print_msg(message)
+
+
+def has_default_name(obj) -> bool:
+    """Whether `obj` (a layer, an optimizer) carries the name Keras gave it
+    (`sgd`, `sgd_3`, `rm_sprop`), not one the user chose."""
+    default = _naming.to_snake_case(type(obj).__name__)
+    return re.fullmatch(rf"{re.escape(default)}(_\d+)?", obj.name) is not None

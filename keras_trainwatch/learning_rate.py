@@ -113,14 +113,18 @@ class LearningRateHandle:
     ```
     """
 
-    def __init__(self, optimizer: keras.optimizers.Optimizer):
+    def __init__(
+        self, optimizer: keras.optimizers.Optimizer, name: str | None = None
+    ):
         self.optimizer = optimizer
         self._owner = getattr(optimizer, "inner_optimizer", optimizer)
+        self._name = name
 
     @property
     def name(self) -> str:
-        """The optimizer's name."""
-        return self.optimizer.name
+        """The optimizer's name in messages, logs and TensorBoard (see
+        `handles_of`)."""
+        return self._name or self.optimizer.name
 
     @property
     def is_schedule(self) -> bool:
@@ -259,8 +263,23 @@ def handles_of(model: keras.Model) -> list[LearningRateHandle]:
     only those count.
     """
     optimizers = optimizers_of(model)
-    built = [o for o in optimizers if o.built]
-    return [LearningRateHandle(o) for o in built or optimizers]
+    optimizers = [o for o in optimizers if o.built] or optimizers
+    return [
+        LearningRateHandle(o, name)
+        for o, name in zip(optimizers, _display_names(optimizers))
+    ]
+
+
+def _display_names(optimizers) -> list[str]:
+    """Each optimizer by its class (`SGD`), unless the user named it or two
+    share a class: then by its own name (`opt_a`, `sgd_3`)."""
+    classes = [type(o).__name__ for o in optimizers]
+    return [
+        cls
+        if _keras_compat.has_default_name(optimizer) and classes.count(cls) == 1
+        else optimizer.name
+        for optimizer, cls in zip(optimizers, classes)
+    ]
 
 
 def rates_state(handles: list[LearningRateHandle]) -> dict:

@@ -126,3 +126,10 @@ def test_metric_direction_as_keras_records_it():
 def test_print_msg_prints(capsys):
     _keras_compat.print_msg("hello")
     assert "hello" in capsys.readouterr().out
+
+
+def test_has_default_name_tells_keras_names_from_the_users():
+    assert _keras_compat.has_default_name(keras.optimizers.SGD())
+    assert _keras_compat.has_default_name(keras.optimizers.RMSprop())
+    assert not _keras_compat.has_default_name(keras.optimizers.SGD(name="g"))
+    assert _keras_compat.has_default_name(keras.layers.Dense(2))

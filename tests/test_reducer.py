@@ -570,7 +570,7 @@ def test_reductions_are_written_to_the_watch_tensorboard_run(digits, tmp_path):
     events.Reload()
     rates = [
         float(tf.make_ndarray(e.tensor_proto))
-        for e in events.Tensors("learning_rate/adam")
+        for e in events.Tensors("learning_rate/Adam")
     ]
     assert rates[0] == pytest.approx(1e-4) and rates[-1] == pytest.approx(1e-4)
     [text] = events.Tensors("learning_rate/reductions")

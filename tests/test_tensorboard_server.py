@@ -77,7 +77,7 @@ def test_per_layer_scalars_are_served_with_the_probed_values(served_run):
         "dead_fraction/hidden_2",
         "probe/loss",
         "probe/grad_norm",
-        "learning_rate/adam",
+        "learning_rate/Adam",
     } <= tags
     served = query(
         base,
@@ -99,7 +99,7 @@ def test_per_layer_scalars_are_served_with_the_probed_values(served_run):
         base,
         "/data/plugin/scalars/scalars",
         run="gradient_watch",
-        tag="learning_rate/adam",
+        tag="learning_rate/Adam",
     )
     assert rates[-1][2] == pytest.approx(1e-4)
 

@@ -10,6 +10,11 @@ from keras_trainwatch.detectors.base import make_finding
 from keras_trainwatch.findings import DEAD_RELU, Finding
 from keras_trainwatch.records import ACTIVATIONS, ProbeRecord
 
+# A layer this dead does not come back at a lower rate: the weights that
+# killed its units are still there (the keras.io convnet at SGD 5.0 stays at
+# chance after the rate is lowered; tests/test_rollback_on_damage.py).
+UNRECOVERABLE_DEAD_SHARE = 0.9
+
 
 class DeadReluDetector:
     """Finds ReLU layers where a large share of the units are dead.
@@ -63,7 +68,18 @@ class DeadReluDetector:
                         f"Dead ReLU units in layer '{stats.name}': "
                         f"{stats.dead_units} of {stats.units} units "
                         f"({fraction:.0%}) {how} (threshold "
-                        f"{self.max_dead_fraction:.0%}).",
+                        f"{self.max_dead_fraction:.0%})."
+                        + _permanent(fraction),
                     )
                 )
         return findings
+
+
+def _permanent(fraction: float) -> str:
+    if fraction < UNRECOVERABLE_DEAD_SHARE:
+        return ""
+    return (
+        " Units this dead do not come back at a lower rate (the weights that "
+        "killed them stay): AutoLRReducer(rollback=True) returns to the last "
+        "healthy weights, and on_finding='stop' ends the run."
+    )

@@ -29,6 +29,7 @@ from keras_trainwatch.findings import (
     KINDS,
     LOSS_OSCILLATING,
     LOSS_SPIKE,
+    FindingKind,
 )
 from keras_trainwatch.learning_rate import (
     Reduction,
@@ -46,7 +47,11 @@ from keras_trainwatch.reducer.plateau import (
     PlateauCounter,
 )
 from keras_trainwatch.reducer.rates import rates_into_logs, reduce_rates
-from keras_trainwatch.reducer.reactions import FindingReactions, reason_for
+from keras_trainwatch.reducer.reactions import (
+    FindingReactions,
+    reason_for,
+    unrecoverable,
+)
 from keras_trainwatch.reducer.rollback import Rollback
 from keras_trainwatch.reducer.state_file import ReducerStateFile
 from keras_trainwatch.step_hook import TrainStepHook
@@ -185,6 +190,7 @@ class AutoLRReducer(keras.callbacks.Callback):
             else ReducerStateFile(self.backup_dir)
         )
         self._epoch = 0
+        self._damaged = False
         self._plateau = PlateauCounter(
             self.mode, self.min_delta, self.patience, self.cooldown
         )
@@ -235,6 +241,7 @@ class AutoLRReducer(keras.callbacks.Callback):
             )
         self._plateau.reset()
         self._reactions.reset()
+        self._damaged = False
         prepare_schedules(self.model)
         self._restore_state()
         if self.rollback:
@@ -261,7 +268,8 @@ class AutoLRReducer(keras.callbacks.Callback):
             # No metric to watch: cooldown still counts epochs.
             self._plateau.tick_cooldown()
         self._announce.write_rates(self._handles(), self._current_step())
-        if self.rollback and is_finite(logs.get("loss")):
+        # A state the watch found damaged is no state to come back to.
+        if self.rollback and is_finite(logs.get("loss")) and not self._damaged:
             self._rollback.checkpoint()
         self._save_state()
 
@@ -293,6 +301,9 @@ class AutoLRReducer(keras.callbacks.Callback):
                 f"non-finite loss or gradients at step {update.step}"
             )
             return
+        self._damaged = bool(unrecoverable(update.present))
+        if self._roll_back_from_damage(update):
+            return
         relevant = self._reactions.due(update.present, self._rollback.last_step)
         spikes = [f for f in relevant if f.kind == LOSS_SPIKE]
         if spikes and self.rollback:
@@ -306,6 +317,20 @@ class AutoLRReducer(keras.callbacks.Callback):
         reason = reason_for(relevant, update.step)
         if self._reduce(self._epoch, update.step, reason):
             self._reactions.acted_on(relevant)
+
+    def _roll_back_from_damage(self, update: WatchUpdate) -> bool:
+        """With `rollback`, returns to the last healthy state when the
+        weights cannot train on (most units of a layer dead, no gradient):
+        a lower rate alone leaves them as they are."""
+        damage = unrecoverable(update.present, self._rollback.last_step)
+        if not self.rollback or not damage:
+            return False
+        first = damage[0]
+        self._roll_back(
+            f"{FindingKind(first.kind).title} in {first.where} "
+            f"({first.last_value:.0%}), which a lower rate cannot revive"
+        )
+        return True
 
     def _check_loss(self, logs):
         loss = step_loss(logs)

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from keras_trainwatch.findings import LOSS_SPIKE, Finding, FindingKind
+from keras_trainwatch.detectors.dead_relu import UNRECOVERABLE_DEAD_SHARE
+from keras_trainwatch.findings import (
+    DEAD_RELU,
+    LOSS_SPIKE,
+    NO_GRADIENT,
+    Finding,
+    FindingKind,
+)
 
 
 class FindingReactions:
@@ -75,6 +82,32 @@ class FindingReactions:
         """Remembers the findings just acted on, as they are now."""
         for finding in findings:
             self._acted[finding.key] = (finding.last_step, finding.last_value)
+
+
+def unrecoverable(
+    present: Iterable[Finding], rolled_back_at: int | None = None
+) -> list[Finding]:
+    """The findings among `present` that the current weights cannot train
+    on, whatever the rate: most units of a layer dead, or no gradient
+    reaching any weight. Those seen last at or before `rolled_back_at` were
+    undone by that rollback.
+
+    Args:
+        present: The findings the latest check showed.
+        rolled_back_at: The step of the latest rollback, or `None`.
+
+    Returns:
+        The unrecoverable findings, in order.
+    """
+    return [
+        f
+        for f in present
+        if (
+            (f.kind == DEAD_RELU and f.last_value >= UNRECOVERABLE_DEAD_SHARE)
+            or f.kind == NO_GRADIENT
+        )
+        and (rolled_back_at is None or f.last_step > rolled_back_at)
+    ]
 
 
 def reason_for(findings: Sequence[Finding], step: int) -> str:

@@ -1,0 +1,82 @@
+"""AutoLRReducer(rollback=True) rescues a network whose layer died: it goes
+back to the last healthy state instead of lowering the rate on dead weights
+(the keras.io convnet at SGD 5.0, issue 27), within a bounded number of
+attempts."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_trainwatch as ktw
+from keras_trainwatch.datasets import load_digits
+
+
+def convnet():
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(16, 3, activation="relu", name="conv_0"),
+            keras.layers.Conv2D(32, 3, activation="relu", name="conv_1"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    return model
+
+
+def dead_share(model, x):
+    """The largest share of dead channels over the two convolutions, counted
+    from their outputs (independently of the watch)."""
+    outputs = keras.Model(
+        model.inputs[0],
+        [model.get_layer(f"conv_{i}").output for i in (0, 1)],
+    )(x)
+    return max(
+        float(np.mean(np.max(np.asarray(o), axis=(0, 1, 2)) <= 0))
+        for o in outputs
+    )
+
+
+def train(rate, rollback=None, epochs=2, **reducer_args):
+    x, y = load_digits(flatten=False)
+    keras.utils.set_random_seed(0)
+    model = convnet()
+    model.compile(
+        keras.optimizers.SGD(rate),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    watch = ktw.GradientWatch(
+        (x[1400:1464], y[1400:1464]), every_n_steps=5, on_finding=lambda f: 0
+    )
+    callbacks = [watch]
+    reducer = None
+    if rollback is not None:
+        reducer = ktw.AutoLRReducer(
+            monitor=None, watch=watch, rollback=rollback, **reducer_args
+        )
+        callbacks.append(reducer)
+    model.fit(x[:1400], y[:1400], epochs=epochs, verbose=0, callbacks=callbacks)
+    _, accuracy = model.evaluate(x[1400:], y[1400:], verbose=0)
+    return model, reducer, accuracy, dead_share(model, x[1400:])
+
+
+def test_a_dead_convnet_is_rolled_back_and_trains_like_its_healthy_twin():
+    _, _, healthy, _ = train(0.5)
+    _, _, lowered_only, dead_lowered = train(5.0, rollback=False)
+    _, reducer, rescued, dead_rescued = train(5.0, rollback=True)
+    assert healthy > 0.8, "the twin at a sane rate learns"
+    assert lowered_only < 0.2 and dead_lowered >= 0.9, "a lower rate alone"
+    assert reducer.rollbacks >= 1
+    assert "cannot revive" in reducer.reductions[0].reason
+    assert rescued > healthy - 0.1 and dead_rescued < 0.9
+
+
+def test_rollbacks_are_bounded_and_then_training_stops(caplog):
+    # A factor too mild to save the run: every attempt dies again.
+    _, reducer, accuracy, _ = train(
+        5.0, rollback=True, epochs=3, factor=0.99, max_rollbacks=2
+    )
+    assert reducer.rollbacks == 2
+    assert "giving up after 2 rollbacks" in caplog.text
+    assert accuracy == pytest.approx(0.1, abs=0.05)  # chance: it was dead

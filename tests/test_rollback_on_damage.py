@@ -80,3 +80,20 @@ def test_rollbacks_are_bounded_and_then_training_stops(caplog):
     assert reducer.rollbacks == 2
     assert "giving up after 2 rollbacks" in caplog.text
     assert accuracy == pytest.approx(0.1, abs=0.05)  # chance: it was dead
+
+
+def test_a_blow_up_in_the_first_steps_is_seen_at_once_and_probed(digits):
+    # Probing only at epoch ends: the jump of the loss in the first steps is
+    # read step by step and followed by a probe right away.
+    x, y = load_digits(flatten=False)
+    keras.utils.set_random_seed(0)
+    model = convnet()
+    model.compile(keras.optimizers.SGD(5.0), "sparse_categorical_crossentropy")
+    watch = ktw.GradientWatch((x[1400:1464], y[1400:1464]))
+    model.fit(x[:1400], y[:1400], epochs=1, verbose=0, callbacks=[watch])
+    [spike] = [f for f in watch.findings if f.kind == "loss_spike"]
+    assert spike.step < 16
+    probed = [r.step for r in watch.records]
+    assert probed[0] == 0 and spike.step in probed, probed
+    steps_per_epoch = 44
+    assert probed[-1] == steps_per_epoch

@@ -86,17 +86,21 @@ def test_a_smaller_last_batch_lies_between_its_loss_and_the_mean():
     assert low - 1e-6 <= read[2][1] <= high + 1e-6
 
 
-def test_reads_come_in_batches(monkeypatch):
+def test_reads_come_in_batches_after_the_first_steps(monkeypatch):
     monkeypatch.setattr(step_losses, "READ_EVERY", 3)
+    monkeypatch.setattr(step_losses, "READ_EACH_BEFORE", 2)
     reader = StepLossReader()
     logs = {"loss": keras.ops.convert_to_tensor(1.0)}
-    assert [reader.snapshot(logs, s, s) for s in (1, 2, 3)] == [
+    # Steps 1 and 2 are read one by one; then 3 at a time.
+    assert [reader.snapshot(logs, s, s) for s in (1, 2)] == [True, True]
+    assert [step for step, _ in reader.read()] == [1, 2]
+    assert [reader.snapshot(logs, s, s) for s in (3, 4, 5)] == [
         False,
         False,
         True,
     ]
-    assert reader.snapshot("not a dict", 4, 4) is False
-    assert [step for step, _ in reader.read()] == [1, 2, 3]
+    assert reader.snapshot("not a dict", 6, 6) is False
+    assert [step for step, _ in reader.read()] == [3, 4, 5]
     assert reader.read() == []
 
 

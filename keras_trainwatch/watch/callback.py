@@ -289,16 +289,16 @@ class GradientWatch(keras.callbacks.Callback):
 
     def _after_execution(self, logs=None):
         due = self.schedule.after_execution()
-        if self.detectors.watches_spikes and self._step_losses.snapshot(
+        read_now = self.detectors.watches_spikes and self._step_losses.snapshot(
             logs, self.schedule.step, self.schedule.epoch_steps
-        ):
-            self._check_spikes()
+        )
+        if read_now or due:
+            self._check_spikes(probe_after_a_jump=not due)
         if due:
-            self._check_spikes()
             self._run_probe()
 
     def on_epoch_end(self, epoch, logs=None):
-        self._check_spikes()
+        self._check_spikes(probe_after_a_jump=not self.schedule.per_epoch)
         if logs:
             self.detectors.observe_epoch_loss(logs.get("loss"))
         if self.schedule.end_epoch(self._optimizer_step()):
@@ -336,13 +336,19 @@ class GradientWatch(keras.callbacks.Callback):
 
     # --- checks ---------------------------------------------------------------
 
-    def _check_spikes(self):
-        """Reads the pending per-step losses and reports spikes."""
+    def _check_spikes(self, probe_after_a_jump: bool = True):
+        """Reads the pending per-step losses and reports spikes; a new spike
+        is followed by a probe at once (what did the jump do to the
+        layers?)."""
         if not self.detectors.watches_spikes or not self.probing:
             return
         found = self.detectors.spikes(self._epoch, self._step_losses.read())
-        if found:
-            self._publish(self._ledger.sighted(found), record=None)
+        if not found:
+            return
+        sighting = self._ledger.sighted(found)
+        self._publish(sighting, record=None)
+        if probe_after_a_jump and sighting.new + sighting.returned:
+            self._run_probe()
 
     def _run_probe(self):
         step = self.schedule.step

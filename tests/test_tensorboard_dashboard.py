@@ -103,3 +103,44 @@ def test_the_dashboard_in_a_real_browser(watched_run, tmp_path):
             assert reductions.count() == len(reducer.reductions)
             page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.stat().st_size > 20_000
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="needs Chromium (apt-get install chromium); .ci/run installs it",
+)
+def test_one_colour_scale_for_every_run(tmp_path):
+    # Two runs whose ranges differ by five orders of magnitude share a cell
+    # value: on a fixed scale it gets the same colour in both, and the
+    # healthy run's cells are not painted like the vanishing run's.
+    from records import make_record
+
+    from keras_trainwatch.tensorboard.writer import ProbeSummaryWriter
+
+    runs = {
+        "healthy": [("a", 1e-2, 1.0), ("b", 3e-2, 1.0)],
+        "vanishing": [("a", 1e-7, 1.0), ("b", 1e-2, 1.0)],
+    }
+    for name, layers in runs.items():
+        writer = ProbeSummaryWriter(tmp_path / name)
+        writer.write_record(make_record(layers, step=0))
+        writer.close()
+    runs_served = ["healthy/gradient_watch", "vanishing/gradient_watch"]
+    with serve_tensorboard(tmp_path, expected_runs=runs_served) as base:
+        with open_dashboard(base) as (_, frame):
+            colours = {}
+            for run in ("healthy", "vanishing"):
+                frame.locator("#run").select_option(run)
+                frame.locator(f'body[data-loaded="{run}"]').wait_for()
+                legend = frame.locator(".legend").first.inner_text()
+                assert "1e-8" in legend and "1e1" in legend, legend
+                assert frame.locator('.mark[data-at="-4"]').count() == 1
+                for layer in ("a", "b"):
+                    cell = frame.locator(
+                        f'#gradient-flow .cell[data-layer="{layer}"]'
+                    )
+                    colours[run, layer] = cell.evaluate(
+                        "node => getComputedStyle(node).backgroundColor"
+                    )
+    assert colours["healthy", "a"] == colours["vanishing", "b"]  # both 1e-2
+    assert colours["healthy", "a"] != colours["vanishing", "a"]

@@ -144,13 +144,16 @@ def _heatmap(figure, axis, view, field, rows_field, log):
                 zero.append((j, i))
             elif cell is not None:
                 values[i, j] = np.log10(cell) if log else cell
+    # The dashboard's fixed scale: the same colour means the same |g|/|w|
+    # in every run and model.
+    scale = view["scale"]
     image = axis.imshow(
         np.ma.masked_invalid(values),
         aspect="auto",
         interpolation="nearest",
         cmap="plasma",
-        vmin=None if log else 0.0,
-        vmax=None if log else 1.0,
+        vmin=scale["low"] if log else 0.0,
+        vmax=scale["high"] if log else 1.0,
     )
     axis.set_facecolor("#eeeeee")  # not measured
     for cells, style in (
@@ -177,7 +180,15 @@ def _heatmap(figure, axis, view, field, rows_field, log):
                 edgecolors=_KIND_COLOURS.get(finding["kind"], "white"),
                 linewidths=2,
             )
-    figure.colorbar(image, ax=axis, fraction=0.04, pad=0.02)
+    bar = figure.colorbar(image, ax=axis, fraction=0.04, pad=0.02)
+    if log:
+        for mark in scale["marks"]:
+            bar.ax.axhline(mark["at"], color="white", linewidth=1.5)
+        bar.set_label(
+            "log10 |g|/|w|; "
+            + "; ".join(f"{m['at']:g}: {m['label']}" for m in scale["marks"]),
+            fontsize=7,
+        )
 
 
 def _lines(axis, run, view):

@@ -19,7 +19,8 @@ const STYLE = `
   .cell.reduction { background: #2962ff; }
   .legend { display: flex; gap: 14px; align-items: center; margin: 6px 0; flex-wrap: wrap; }
   .swatch { display: inline-block; width: 14px; height: 10px; vertical-align: middle; margin-right: 4px; }
-  .bar { display: inline-block; width: 160px; height: 10px; vertical-align: middle; }
+  .bar { display: inline-block; position: relative; width: 320px; height: 10px; vertical-align: middle; margin-bottom: 14px; }
+  .bar .mark { position: absolute; top: 10px; font-size: 10px; white-space: nowrap; color: #424242; }
   table { border-collapse: collapse; margin-top: 4px; }
   td, th { border-bottom: 1px solid #e0e0e0; padding: 3px 8px; text-align: left; vertical-align: top; }
   tr.finding { cursor: pointer; }
@@ -50,10 +51,15 @@ function element(tag, attributes = {}, text = null) {
   return node;
 }
 
+// One number format everywhere: 3 significant digits, in exponent form
+// outside 0.001..10000 (never 0.00000104 next to 2.41e-7); "–" where
+// nothing was measured.
 function format(value) {
-  if (value === null) return 'not measured';
+  if (value === null) return '–';
   if (typeof value === 'string') return value;
-  return Number(value).toPrecision(3);
+  const v = Number(value);
+  if (v === 0) return '0';
+  return Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4 ? v.toPrecision(3) : v.toExponential(2);
 }
 
 // A heatmap: rows = names (model order), columns = steps.
@@ -101,12 +107,12 @@ function heatmap(id, names, steps, matrix, scale, reductions) {
   return grid;
 }
 
-function logScale(matrix) {
-  const values = matrix.flat().filter((v) => typeof v === 'number' && v > 0);
-  const low = Math.log10(Math.min(...values, 1));
-  const high = Math.log10(Math.max(...values, 1e-12));
-  const span = Math.max(high - low, 1e-9);
-  return {log: true, low, high, position: (v) => (Math.log10(v) - low) / span};
+// The same absolute scale for every run (flow.py's RELATIVE_GRAD_SCALE):
+// colours mean the same thing in a healthy and a broken run.
+function logScale(fixed) {
+  const span = fixed.high - fixed.low;
+  return {log: true, low: fixed.low, high: fixed.high, marks: fixed.marks,
+          position: (v) => (Math.log10(v) - fixed.low) / span};
 }
 
 const LINEAR = {log: false, position: (v) => v};
@@ -116,8 +122,13 @@ function legend(scale, what) {
   const bar = element('span', {class: 'bar'});
   bar.style.background = `linear-gradient(to right, ${STOPS.map((c) => `rgb(${c})`).join(',')})`;
   const ends = scale.log
-      ? [`1e${scale.low.toFixed(1)}`, `1e${scale.high.toFixed(1)}`] : ['0', '1'];
+      ? [`≤1e${scale.low.toFixed(0)}`, `≥1e${scale.high.toFixed(0)}`] : ['0', '1'];
   box.append(element('span', {}, `${what}: ${ends[0]}`), bar, element('span', {}, ends[1]));
+  for (const m of scale.marks || []) {
+    const tick = element('span', {class: 'mark', 'data-at': String(m.at)}, `| ${m.label}`);
+    tick.style.left = `${(100 * (m.at - scale.low)) / (scale.high - scale.low)}%`;
+    bar.appendChild(tick);
+  }
   const mark = (cls, text) => {
     const item = element('span');
     item.append(element('span', {class: `swatch cell ${cls}`}), text);
@@ -173,10 +184,13 @@ async function show(root, name) {
   const view = await (await fetch(api(`./run?run=${encodeURIComponent(name)}`))).json();
   root.replaceChildren();
   root.appendChild(element('h2', {}, 'Relative gradient |g|/|w| per layer (rows: input at the top) and probe (columns: training step)'));
-  const scale = logScale(view.relative_grad);
+  const scale = logScale(view.scale);
   root.appendChild(legend(scale, 'log10 |g|/|w|'));
   root.appendChild(heatmap('gradient-flow', view.layers, view.steps, view.relative_grad, scale, view.reductions));
-  if (view.dead_layers.length) {
+  if (!view.dead_layers.length) {
+    root.appendChild(element('p', {class: 'note', id: 'no-dead-panel'},
+        'No dead-unit map: this model has no ReLU layer whose units the probe counts.'));
+  } else {
     root.appendChild(element('h2', {}, 'Dead ReLU units: share of each ReLU layer\'s units that output 0 for the whole probe batch'));
     root.appendChild(legend(LINEAR, 'dead share'));
     root.appendChild(heatmap('dead-fraction', view.dead_layers, view.steps, view.dead_fraction, LINEAR, []));

@@ -128,3 +128,29 @@ def test_apply_block_adds_plain_layers_to_a_graph():
         "h0_act",
         "h0_dropout",
     ]
+
+
+def test_dead_units_inside_a_block_are_counted(digits):
+    # The Block's ReLU sits inside one layer, whose outputs the graph cannot
+    # reach: its dead units are read from the gradients of the Block's own
+    # Dense kernel, through its batch norm.
+    import keras_trainwatch as ktw
+
+    inputs = keras.Input((64,))
+    hidden = layers.Block({"units": 16, "batch_norm": {}, "dropout": 0.0})(
+        inputs
+    )
+    model = keras.Model(inputs, keras.layers.Dense(10)(hidden))
+    model.compile(
+        "sgd",
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    block = model.layers[1]
+    beta = next(v for v in block.trainable_variables if "beta" in v.path)
+    beta.assign(np.full(16, -50.0))  # every unit's pre-activation < 0
+    watch = ktw.GradientWatch((digits[0][:64], digits[1][:64]))
+    watch.set_model(model)
+    assert not watch.probe.layout.unchecked_relu_layers
+    record = watch.probe(0, 0)
+    [dead] = record.dead_units
+    assert (dead.dead_units, dead.units, dead.source) == (16, 16, "gradients")

@@ -134,7 +134,11 @@ class ModelLayout:
         )
         relu_layers, unchecked, recurrent, saturating = [], [], [], []
         kernel_layers = []
-        for name, layer in named_layers:
+        # The linear layer that feeds each owner's next activation, through
+        # per-channel normalization at most (a `layers.Block`: Dense -> BN
+        # -> ReLU inside one layer, whose outputs the graph cannot reach).
+        feeding: dict[str, keras.layers.Layer] = {}
+        for (name, layer), (_, _, owner) in zip(named_layers, walked):
             nodes = graph_nodes.get(id(layer), [])
             if len(nodes) == 1 and _is_sequence_to_one(layer):
                 sequence = keras.tree.flatten(nodes[0].input_tensors)[0]
@@ -144,6 +148,11 @@ class ModelLayout:
                     name, layer, nodes[0], consumers, output_ids
                 )
             kernel_layers += _kernel_layer(name, layer, index_of)
+            feeding_now = feeding.pop(owner, None)
+            if _kernel_and_bias(layer, index_of) is not None:
+                feeding[owner] = layer
+            elif isinstance(layer, _PER_CHANNEL) and feeding_now is not None:
+                feeding[owner] = feeding_now
             if not is_relu_activated(layer):
                 continue
             relu = None
@@ -153,6 +162,10 @@ class ModelLayout:
                 )
             if relu is None:
                 relu = _relu_from_weights(name, layer, index_of)
+            if relu is None and feeding_now is not None:
+                # A unit whose ReLU outputs 0 for every sample passes no
+                # gradient back to the linear layer's weights of that unit.
+                relu = _relu_from_weights(name, feeding_now, index_of)
             if relu is None:
                 unchecked.append(name)
             else:
@@ -171,6 +184,10 @@ class ModelLayout:
 
 
 _SATURATING_ACTIVATIONS = frozenset({"sigmoid", "tanh"})
+
+# Layers between a linear layer and its activation that keep units apart
+# (batch norm scales each channel on its own; layer norm mixes them).
+_PER_CHANNEL = (keras.layers.BatchNormalization,)
 
 
 def _saturating(name, layer, node, consumers, output_ids):

@@ -13,14 +13,9 @@ module, each of one of four kinds (`base.py`):
 The stateful ones keep bounded windows, so watching stays bounded in memory
 however long the run.
 
-The default thresholds come from the pathology suite
-(`benchmarks/pathology_suite.py`, summarized in the README): over its 22
-healthy controls (probed every 10 steps for 3 epochs), every layer's relative
-gradient |g|/|w| stayed above 6.2e-3 times the largest one above it,
-per-layer gradient norms below 12, the growth of a layer's gradient norm
-over five probes below 10x, and the dead share of a ReLU layer at or below
-34%; all 21 broken cases crossed a threshold at the first probe where an
-independent measurement showed the fault.
+The default thresholds sit beyond the worst values of the healthy runs of
+the benchmarks, and every broken case crosses them: the figures are in
+docs/detectors.md and on each benchmark's page under docs/benchmarks/.
 """
 
 from keras_trainwatch.detectors.base import (

@@ -25,10 +25,8 @@ class DeadReluDetector:
 
     Args:
         max_dead_fraction: Float in (0, 1], default 0.5. A layer is flagged
-            when at least this share of its units is dead. At He
-            initialization almost no unit is dead; healthy training left at
-            most 34% of a layer's units dead (a 10-layer ReLU MLP on digits),
-            Adam at a learning rate of 0.5 up to 97%.
+            when at least this share of its units is dead (the healthy
+            runs' worst share is in docs/benchmarks/pathology_suite.md).
 
     Example:
 

@@ -30,14 +30,12 @@ class ExplodingGradientDetector:
        probes, its held-out loss 2.29 -> 2.15.)
 
     Args:
-        max_grad_norm: Positive float, default 1e3. Healthy networks with
-            normalized inputs and targets keep per-layer gradient norms
-            below 12 (a regression net at initialization), so 1e3 leaves an
-            80x margin; a ReLU MLP initialized with a standard deviation of
-            3 starts at 7e4. Raise it for unnormalized regression targets.
-        max_growth: Float > 1, default 100 (two orders of magnitude).
-            Healthy training grew a layer's gradient norm by at most 10.4x over
-            five probes; Adam at a learning rate of 0.5 by 18000x.
+        max_grad_norm: Positive float, default 1e3, far above what healthy
+            networks with normalized inputs and targets reach
+            (docs/benchmarks/pathology_suite.md). Raise it for unnormalized
+            regression targets.
+        max_growth: Float > 1, default 100 (two orders of magnitude) over
+            `growth_window` probes.
         growth_window: Int >= 1, default 5. How many earlier probes the
             growth is measured against (from their smallest norm).
         growth_min_norm: Positive float, default 10. Growth only counts once

@@ -51,10 +51,9 @@ class SpikeDetector:
     Args:
         quantity: What the values are, for the message (`"training loss"`,
             `"global gradient norm"`).
-        max_z: Positive float, default 6 (OLMo-core's). Over the healthy
-            runs of the pathology suite and the real-model benchmark the
-            largest z of the training loss stayed far below it (see
-            README, "Loss spikes").
+        max_z: Positive float, default 6 (OLMo-core's); the largest z of
+            healthy runs is printed by the benchmarks
+            (docs/benchmarks/long_runs.md).
         window: Integer >= 2, default 128 (OLMo-core's).
         warmup: Integer >= 2, default 32: values seen before judging by
             the z-score.

@@ -87,6 +87,14 @@ def test_the_dashboard_in_a_real_browser(watched_run, tmp_path):
             assert float(cell.get_attribute("data-value")) == pytest.approx(
                 first.layers[0].relative_grad, rel=1e-6
             )
+            # The findings are on the heatmap before any click.
+            found = frame.locator("#gradient-flow .cell.found")
+            assert found.count() > 0
+            finding_layers = {f.layer for f in watch.findings}
+            assert {
+                found.nth(i).get_attribute("data-layer")
+                for i in range(found.count())
+            } <= finding_layers
             rows = frame.locator("#findings tr.finding")
             assert rows.count() == len(watch.findings)
             assert [

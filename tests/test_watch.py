@@ -825,3 +825,17 @@ def test_each_fit_opens_and_closes_its_own_event_file(digits, tmp_path):
     histograms = events.Tensors("gradients/hidden_0/kernel")
     assert [e.step for e in histograms] == steps
     assert watch.probe.tracing_count == 1
+
+
+def test_a_new_watch_into_a_used_log_dir_says_what_it_does(
+    digits, tmp_path, trainwatch_log
+):
+    data = (digits[0][:64], digits[1][:64])
+    first = ktw.GradientWatch(data, log_dir=tmp_path)
+    model = compiled(mlp(depth=1))
+    fit(model, (digits[0][:256], digits[1][:256]), first, epochs=1)
+    fit(model, (digits[0][:256], digits[1][:256]), first, epochs=1)
+    assert "already holds" not in trainwatch_log.text  # its own run goes on
+    second = ktw.GradientWatch(data, log_dir=tmp_path)
+    fit(model, (digits[0][:256], digits[1][:256]), second, epochs=1)
+    assert "already holds the events of an earlier run" in trainwatch_log.text

@@ -102,8 +102,20 @@ def plot_gradient_flow(runs: Sequence[WatchedRun], path: str) -> None:
         _heatmap(figure, flow, view, "relative_grad", "layers", log=True)
         flow.set_title(f"{run.name}: log10 |g|/|w| per layer and probe")
         if view["dead_layers"]:
+            # Only dead-ReLU findings belong on the dead-unit map.
+            dead_view = dict(
+                view,
+                findings=[
+                    f for f in view["findings"] if f["kind"] == "dead_relu"
+                ],
+            )
             _heatmap(
-                figure, dead, view, "dead_fraction", "dead_layers", log=False
+                figure,
+                dead,
+                dead_view,
+                "dead_fraction",
+                "dead_layers",
+                log=False,
             )
             dead.set_title(f"{run.name}: dead ReLU share")
         else:
@@ -117,7 +129,8 @@ def plot_gradient_flow(runs: Sequence[WatchedRun], path: str) -> None:
                 transform=dead.transAxes,
             )
         _lines(lines, run, view)
-    figure.tight_layout()
+    _legend(figure, views)
+    figure.tight_layout(rect=(0, 0.04, 1, 1))
     figure.savefig(path, dpi=90)
     plt.close(figure)
 
@@ -127,6 +140,13 @@ _KIND_COLOURS = {
     "exploding_gradients": "#c62828",
     "dead_relu": "#2e7d32",
     "loss_spike": "#6a1b9a",
+    "saturated_units": "#ef6c00",
+    "symmetric_units": "#00838f",
+    "no_gradient": "#37474f",
+    "unscaled_data": "#5d4037",
+    "mismatched_output": "#ad1457",
+    "missing_activation": "#9e9d24",
+    "excessive_dropout": "#4527a0",
 }
 
 
@@ -185,10 +205,46 @@ def _heatmap(figure, axis, view, field, rows_field, log):
         for mark in scale["marks"]:
             bar.ax.axhline(mark["at"], color="white", linewidth=1.5)
         bar.set_label(
-            "log10 |g|/|w|; "
-            + "; ".join(f"{m['at']:g}: {m['label']}" for m in scale["marks"]),
+            "log10 |g|/|w| (lines: "
+            + ", ".join(f"{m['at']:g}" for m in scale["marks"])
+            + ")",
             fontsize=7,
         )
+
+
+def _legend(figure, views):
+    """What the circles on the heatmaps and the dashed lines of the gradient
+    norms mean: a finding of each kind shown, at its probe."""
+    from matplotlib.lines import Line2D
+
+    kinds = sorted({f["kind"] for v in views for f in v["findings"]})
+    handles = [
+        Line2D(
+            [],
+            [],
+            marker="o",
+            markerfacecolor="none",
+            linestyle="--",
+            color=_KIND_COLOURS.get(kind, "grey"),
+            label=f"{kind} (circle: its layer and probe; dashed: its step)",
+        )
+        for kind in kinds
+    ]
+    handles += [
+        Line2D(
+            [], [], marker="s", color="black", linestyle="", label="exactly 0"
+        ),
+        Line2D(
+            [], [], marker="x", color="red", linestyle="", label="NaN or inf"
+        ),
+    ]
+    figure.legend(
+        handles=handles,
+        loc="lower center",
+        ncol=3,
+        fontsize="small",
+        frameon=False,
+    )
 
 
 def _lines(axis, run, view):

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import keras
 
+from keras_trainwatch.tensorboard.tags import RUN_NAME
 from keras_trainwatch.tensorboard.writer import ProbeSummaryWriter
 from keras_trainwatch.watch.update import WatchUpdate
+
+LOGGER = logging.getLogger("keras_trainwatch")
+
+
+def _has_events(folder: str) -> bool:
+    return os.path.isdir(folder) and any(
+        name.startswith("events.out.tfevents") for name in os.listdir(folder)
+    )
 
 
 def writes_summaries(model: keras.Model) -> bool:
@@ -43,12 +53,25 @@ class SummaryListener:
     def __init__(self, log_dir: str | os.PathLike):
         self.log_dir = os.fspath(log_dir)
         self.writer: ProbeSummaryWriter | None = None
+        self._opened = False
 
     def open(self) -> None:
         """Opens the event file (a new one in the same run folder at each
-        `fit`)."""
-        if self.writer is None:
-            self.writer = ProbeSummaryWriter(self.log_dir)
+        `fit`). The first time, if the run folder holds events of an
+        earlier run, says that this run's are added to them."""
+        if self.writer is not None:
+            return
+        folder = os.path.join(self.log_dir, RUN_NAME)
+        if not self._opened and _has_events(folder):
+            LOGGER.warning(
+                "GradientWatch: %s already holds the events of an earlier "
+                "run; this run's are added to the same run folder "
+                "(TensorBoard and `trainwatch report` show them as one). "
+                "Pass another log_dir to keep them apart.",
+                folder,
+            )
+        self._opened = True
+        self.writer = ProbeSummaryWriter(self.log_dir)
 
     def close(self) -> None:
         """Closes the event file."""

@@ -15,6 +15,8 @@ const STYLE = `
   .cell.nonfinite { background: repeating-linear-gradient(45deg, #d50000 0 3px, #ffffff 3px 5px); }
   .cell.zero { background: #000000; }
   .cell.missing { background: #eeeeee; }
+  .cell.found { box-shadow: inset 0 0 0 2px #ffffff; }
+  .swatch.found { background: #9e9e9e; }
   .cell.highlight, .label.highlight { outline: 2px solid #ff6d00; outline-offset: -2px; z-index: 1; }
   .cell.reduction { background: #2962ff; }
   .legend { display: flex; gap: 14px; align-items: center; margin: 6px 0; flex-wrap: wrap; }
@@ -62,8 +64,16 @@ function format(value) {
   return Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4 ? v.toPrecision(3) : v.toExponential(2);
 }
 
-// A heatmap: rows = names (model order), columns = steps.
-function heatmap(id, names, steps, matrix, scale, reductions) {
+// The findings whose episode covers `name` at `step` (from the step the
+// episode began until the step it ended, or on if it lasts).
+function findingsAt(findings, name, step) {
+  return findings.filter((f) => f.layer === name && step >= f.step &&
+                                (f.resolved_step === null || step < f.resolved_step));
+}
+
+// A heatmap: rows = names (model order), columns = steps; the cells under a
+// finding are outlined without a click.
+function heatmap(id, names, steps, matrix, scale, reductions, findings = []) {
   const width = Math.max(4, Math.min(28, Math.floor(900 / Math.max(steps.length, 1))));
   const height = Math.max(4, Math.min(18, Math.floor(720 / Math.max(names.length, 1))));
   const every = height >= 10 ? 1 : Math.ceil(10 / height);
@@ -88,6 +98,11 @@ function heatmap(id, names, steps, matrix, scale, reductions) {
       else if (typeof value === 'string') cell.classList.add('nonfinite');
       else if (value === 0 && scale.log) cell.classList.add('zero');
       else cell.style.background = colour(scale.position(value));
+      const found = findingsAt(findings, name, step);
+      if (found.length) {
+        cell.classList.add('found');
+        cell.title += `\n${found.map((f) => f.kind).join(', ')}`;
+      }
       grid.appendChild(cell);
     });
   });
@@ -137,6 +152,7 @@ function legend(scale, what) {
   mark('nonfinite', 'NaN or inf');
   if (scale.log) mark('zero', 'exactly 0');
   mark('missing', 'not measured');
+  mark('found', 'a finding (outlined)');
   return box;
 }
 
@@ -186,14 +202,16 @@ async function show(root, name) {
   root.appendChild(element('h2', {}, 'Relative gradient |g|/|w| per layer (rows: input at the top) and probe (columns: training step)'));
   const scale = logScale(view.scale);
   root.appendChild(legend(scale, 'log10 |g|/|w|'));
-  root.appendChild(heatmap('gradient-flow', view.layers, view.steps, view.relative_grad, scale, view.reductions));
+  root.appendChild(heatmap('gradient-flow', view.layers, view.steps, view.relative_grad, scale,
+                           view.reductions, view.findings));
   if (!view.dead_layers.length) {
     root.appendChild(element('p', {class: 'note', id: 'no-dead-panel'},
         'No dead-unit map: this model has no ReLU layer whose units the probe counts.'));
   } else {
     root.appendChild(element('h2', {}, 'Dead ReLU units: share of each ReLU layer\'s units that output 0 for the whole probe batch'));
     root.appendChild(legend(LINEAR, 'dead share'));
-    root.appendChild(heatmap('dead-fraction', view.dead_layers, view.steps, view.dead_fraction, LINEAR, []));
+    root.appendChild(heatmap('dead-fraction', view.dead_layers, view.steps, view.dead_fraction, LINEAR, [],
+                             view.findings.filter((f) => f.kind === 'dead_relu')));
   }
   root.appendChild(element('h2', {}, 'Findings (click one to highlight its layer and step)'));
   root.appendChild(findingsTable(root, view.findings));

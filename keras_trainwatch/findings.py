@@ -176,8 +176,10 @@ class Finding:
             the model as a whole (a non-finite loss).
         epoch: 0-based epoch of the probe that first found it.
         step: Global training step of that probe (0 = before training).
-        value: The measured value that crossed the threshold.
-        threshold: The threshold it crossed.
+        value: The measured value that crossed the threshold, or `None`
+            for a finding about the model's construction, where nothing is
+            measured.
+        threshold: The threshold it crossed, or `None` likewise.
         message: One line naming the layer and the evidence.
         remedy: The known remedy for this kind of failure.
         last_epoch: Epoch of the latest probe that found it (`None` at
@@ -198,8 +200,8 @@ class Finding:
     layer: str | None
     epoch: int
     step: int
-    value: float
-    threshold: float
+    value: float | None
+    threshold: float | None
     message: str
     remedy: str = ""
     last_epoch: int | None = None

@@ -52,3 +52,16 @@ def test_a_finding_that_turned_worse_stays_active():
     assert update.resolved == [] and ledger.findings[0].active
     update = ledger.update([], 0, 20)
     assert [f.resolved_step for f in update.resolved] == [20]
+
+
+def test_nothing_measured_is_none_and_shown_as_a_dash(tmp_path):
+    writer = ProbeSummaryWriter(tmp_path)
+    writer.write_findings(
+        [finding("missing_activation", "d", value=None, threshold=None)]
+    )
+    writer.close()
+    [run] = read_runs(tmp_path)
+    [found] = run.findings
+    assert (found.value, found.threshold) == (None, None)
+    row = findings_table([run]).splitlines()[2]
+    assert "\u2013" in row and "0.0" not in row

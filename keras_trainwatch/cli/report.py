@@ -39,7 +39,7 @@ def findings_table(runs: Sequence[WatchedRun]) -> str:
                     f.layer or "(loss)",
                     str(f.epoch + 1),
                     str(f.step),
-                    f"{f.value:.3g}",
+                    "\u2013" if f.value is None else f"{f.value:.3g}",  # en dash
                     "lasting"
                     if f.resolved_step is None
                     else f"step {f.resolved_step}",

@@ -248,8 +248,8 @@ def _linear_stacks(outputs):
                 _finding(
                     MISSING_ACTIVATION,
                     producer.name,
-                    0.0,
-                    0.0,
+                    None,
+                    None,
                     f"Layer '{producer.name}' is a Dense layer without activation "
                     f"feeding straight into Dense layer '{users[0].name}': two "
                     "linear maps in a row are one linear map, so the extra layer "
@@ -259,7 +259,7 @@ def _linear_stacks(outputs):
     return found
 
 
-def _mismatch(layer, message, remedy, value=0.0, threshold=0.0):
+def _mismatch(layer, message, remedy, value=None, threshold=None):
     return _finding(
         MISMATCHED_OUTPUT, layer.name, value, threshold, message, remedy
     )

@@ -73,7 +73,7 @@ class FindingReactions:
                 or (
                     finding.kind == LOSS_SPIKE and finding.last_step != acted[0]
                 )
-                or finding.last_value > acted[1]
+                or _worse(finding.last_value, acted[1])
             ):
                 result.append(finding)
         return result
@@ -82,6 +82,11 @@ class FindingReactions:
         """Remembers the findings just acted on, as they are now."""
         for finding in findings:
             self._acted[finding.key] = (finding.last_step, finding.last_value)
+
+
+def _worse(value, before) -> bool:
+    """Whether `value` is larger than `before` (nothing measured: never)."""
+    return value is not None and before is not None and value > before
 
 
 def unrecoverable(

@@ -125,10 +125,15 @@ def _finding(header, row):
         layer=cells["layer"] or None,
         epoch=int(cells["epoch"]),
         step=int(cells["step"]),
-        value=float(cells["value"]),
-        threshold=float(cells["threshold"]),
+        value=_number(cells["value"]),
+        threshold=_number(cells["threshold"]),
         message=cells["message"],
         remedy=cells["remedy"],
         resolved_step=None if resolved is None else int(resolved),
         episodes=int(cells.get("episodes") or 1),  # files before episodes: 1
     )
+
+
+def _number(cell: str) -> float | None:
+    """A table cell as a number; empty where nothing was measured."""
+    return float(cell) if cell not in ("", "None") else None

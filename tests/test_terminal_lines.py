@@ -47,3 +47,7 @@ def test_findings_start_on_a_line_of_their_own_under_the_default_progress_bar():
     for line in findings:
         # The line starts with the finding, not with the progress bar.
         assert re.match(r"^\[epoch \d+, step \d+\] Dead ReLU", line), line
+    reductions = [line for line in screen if "reduced learning rate" in line]
+    assert len(reductions) >= 2, output[-2000:]  # a finding's, a plateau's
+    for line in reductions:
+        assert line.startswith("AutoLRReducer: reduced learning rate"), line

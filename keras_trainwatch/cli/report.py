@@ -39,7 +39,9 @@ def findings_table(runs: Sequence[WatchedRun]) -> str:
                     f.layer or "(loss)",
                     str(f.epoch + 1),
                     str(f.step),
-                    "\u2013" if f.value is None else f"{f.value:.3g}",  # en dash
+                    "\u2013"
+                    if f.value is None
+                    else f"{f.value:.3g}",  # en dash
                     "lasting"
                     if f.resolved_step is None
                     else f"step {f.resolved_step}",

@@ -4,7 +4,7 @@ TensorBoard next to the watch's findings."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -31,15 +31,22 @@ class ReductionAnnouncer:
 
     Args:
         verbose: 0 or 1, the reducer's `verbose`.
+        drawing_progress_bar: Says whether Keras's progress bar is drawing
+            a line on the terminal now (that line is ended first).
 
     Attributes:
         writer: The run's `ProbeSummaryWriter` (handed over by the watch's
             updates), or `None`.
     """
 
-    def __init__(self, verbose: int):
+    def __init__(
+        self,
+        verbose: int,
+        drawing_progress_bar: Callable[[], bool] = lambda: False,
+    ):
         self.verbose = verbose
         self.writer: ProbeSummaryWriter | None = None
+        self._drawing_progress_bar = drawing_progress_bar
 
     def __call__(self, reduction: Reduction, several: bool) -> None:
         """Announces one reduction.
@@ -64,6 +71,8 @@ class ReductionAnnouncer:
                 f"learning rate to {rate}{why}."
             )
         else:
+            if self._drawing_progress_bar():
+                _keras_compat.print_msg("")
             LOGGER.warning(
                 "AutoLRReducer: reduced%s learning rate to %s: %s.",
                 name,

@@ -56,6 +56,7 @@ from keras_trainwatch.reducer.rollback import Rollback
 from keras_trainwatch.reducer.state_file import ReducerStateFile
 from keras_trainwatch.step_hook import TrainStepHook
 from keras_trainwatch.watch import GradientWatch, WatchUpdate, writes_summaries
+from keras_trainwatch.watch.on_finding import drawing_progress_bar
 
 LOGGER = logging.getLogger("keras_trainwatch")
 
@@ -183,7 +184,9 @@ class AutoLRReducer(keras.callbacks.Callback):
         self._reactions = FindingReactions(self.react_to)
         self._rollback = Rollback(self.max_rollbacks, self.rollback_dir)
         self._rescue = Rescue(self._rollback if self.rollback else None)
-        self._announce = ReductionAnnouncer(self.verbose)
+        self._announce = ReductionAnnouncer(
+            self.verbose, lambda: drawing_progress_bar(self.params)
+        )
         self._state_file = (
             None
             if self.backup_dir is None

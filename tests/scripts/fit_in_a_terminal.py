@@ -1,6 +1,7 @@
 """A watched fit with Keras's default progress bar (`fit` without
 `verbose`), whose units die in the first epoch: run by
-`tests/test_terminal_lines.py` in a pseudo-terminal."""
+`tests/test_terminal_lines.py` in a pseudo-terminal, with an AutoLRReducer
+that announces its reductions."""
 
 import os
 
@@ -22,5 +23,10 @@ model = keras.Sequential(
 )
 model.compile(keras.optimizers.SGD(5.0), "sparse_categorical_crossentropy")
 watch = ktw.GradientWatch((x[:64], y[:64]), loss_spike_z=None)
-model.fit(x[:512], y[:512], epochs=2, callbacks=[watch])
+# A reduction for the dead units at the first probe after the start, and
+# one at each epoch end (no loss improves by 100).
+reducer = ktw.AutoLRReducer(
+    monitor="loss", patience=0, min_delta=100, factor=0.5, watch=watch
+)
+model.fit(x[:512], y[:512], epochs=2, callbacks=[watch, reducer])
 print("kinds:", sorted({f.kind for f in watch.findings}))

@@ -3,7 +3,6 @@ or the monitored metric plateaus."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import os
@@ -37,14 +36,13 @@ from keras_trainwatch.learning_rate import (
     optimizer_step,
     optimizers_of,
     prepare_schedules,
-    rates_state,
-    restore_rates,
 )
 from keras_trainwatch.reducer.announce import ReductionAnnouncer
 from keras_trainwatch.reducer.divergence import Rescue, is_finite, step_loss
 from keras_trainwatch.reducer.plateau import (
     PLATEAU_REASON,
     PlateauCounter,
+    plateau_attribute,
 )
 from keras_trainwatch.reducer.rates import rates_into_logs, reduce_rates
 from keras_trainwatch.reducer.reactions import (
@@ -53,7 +51,11 @@ from keras_trainwatch.reducer.reactions import (
     unrecoverable,
 )
 from keras_trainwatch.reducer.rollback import Rollback
-from keras_trainwatch.reducer.state_file import ReducerStateFile
+from keras_trainwatch.reducer.state_file import (
+    ReducerStateFile,
+    reducer_state,
+    restore_reducer_state,
+)
 from keras_trainwatch.step_hook import TrainStepHook
 from keras_trainwatch.watch import GradientWatch, WatchUpdate, writes_summaries
 from keras_trainwatch.watch.on_finding import drawing_progress_bar
@@ -206,20 +208,10 @@ class AutoLRReducer(keras.callbacks.Callback):
 
     # --- plateau state, as ReduceLROnPlateau exposes it -------------------
 
-    best = property(
-        lambda self: self._plateau.best,
-        lambda self, value: setattr(self._plateau, "best", value),
-        doc="The best monitored value so far.",
-    )
-    wait = property(
-        lambda self: self._plateau.wait,
-        lambda self, value: setattr(self._plateau, "wait", value),
-        doc="Epochs without improvement so far.",
-    )
-    cooldown_counter = property(
-        lambda self: self._plateau.cooldown_counter,
-        lambda self, value: setattr(self._plateau, "cooldown_counter", value),
-        doc="Epochs of cooldown left.",
+    best = plateau_attribute("best", "The best monitored value so far.")
+    wait = plateau_attribute("wait", "Epochs without improvement so far.")
+    cooldown_counter = plateau_attribute(
+        "cooldown_counter", "Epochs of cooldown left."
     )
 
     def in_cooldown(self) -> bool:
@@ -388,13 +380,7 @@ class AutoLRReducer(keras.callbacks.Callback):
 
     def state(self) -> dict:
         """The reducer's resumable state, as plain JSON-able values."""
-        return {
-            "best": self.best,
-            "wait": self.wait,
-            "cooldown_counter": self.cooldown_counter,
-            **rates_state(self._handles()),
-            "reductions": [dataclasses.asdict(r) for r in self.reductions],
-        }
+        return reducer_state(self, self._handles())
 
     def _save_state(self):
         if self._state_file is not None and writes_summaries(self.model):
@@ -402,12 +388,8 @@ class AutoLRReducer(keras.callbacks.Callback):
 
     def _restore_state(self):
         state = None if self._state_file is None else self._state_file.load()
-        if state is None:
-            return
-        self.best, self.wait = state["best"], state["wait"]
-        self.cooldown_counter = state["cooldown_counter"]
-        self.reductions = [Reduction(**r) for r in state["reductions"]]
-        restore_rates(self._handles(), state)
+        if state is not None:
+            restore_reducer_state(self, self._handles(), state)
 
     def __deepcopy__(self, memo):
         twin = deepcopy_without(

@@ -126,3 +126,13 @@ def monitor_mode(model, monitor: str) -> Literal["min", "max"]:
             "pass `mode='min'` in order to use the lowest value."
         )
     return "max" if direction == "up" else "min"
+
+
+def plateau_attribute(name: str, doc: str) -> property:
+    """A property reading and setting the `PlateauCounter`'s `name` through
+    the owner's `_plateau`, as `ReduceLROnPlateau` exposes its state."""
+    return property(
+        lambda owner: getattr(owner._plateau, name),
+        lambda owner, value: setattr(owner._plateau, name, value),
+        doc=doc,
+    )

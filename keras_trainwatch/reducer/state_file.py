@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+
+from keras_trainwatch.learning_rate import Reduction, rates_state, restore_rates
 
 STATE_FILE = "auto_lr_reducer.json"
 
@@ -49,3 +52,24 @@ class ReducerStateFile:
         """Removes the file (a run that ended normally resumes nothing)."""
         if os.path.exists(self.path):
             os.remove(self.path)
+
+
+def reducer_state(reducer, handles) -> dict:
+    """An `AutoLRReducer`'s resumable state as plain JSON-able values: its
+    plateau state, its optimizers' rates and schedule scales, its
+    reductions."""
+    return {
+        "best": reducer.best,
+        "wait": reducer.wait,
+        "cooldown_counter": reducer.cooldown_counter,
+        **rates_state(handles),
+        "reductions": [dataclasses.asdict(r) for r in reducer.reductions],
+    }
+
+
+def restore_reducer_state(reducer, handles, state: dict) -> None:
+    """Puts a `reducer_state` back into `reducer` and its optimizers."""
+    reducer.best, reducer.wait = state["best"], state["wait"]
+    reducer.cooldown_counter = state["cooldown_counter"]
+    reducer.reductions = [Reduction(**r) for r in state["reductions"]]
+    restore_rates(handles, state)

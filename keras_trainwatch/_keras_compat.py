@@ -10,6 +10,7 @@ and newest Keras of the supported range (`setup.cfg`).
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Iterator
 from typing import Any, Literal
@@ -173,5 +174,10 @@ def print_msg(message: str) -> None:
 def has_default_name(obj) -> bool:
     """Whether `obj` (a layer, an optimizer) carries the name Keras gave it
     (`sgd`, `sgd_3`, `rm_sprop`), not one the user chose."""
+    # Some classes name themselves in their signature (Keras 3.8's SGD:
+    # "SGD"); the others get their class in snake case, numbered.
+    parameter = inspect.signature(type(obj).__init__).parameters.get("name")
+    if parameter is not None and isinstance(parameter.default, str):
+        return obj.name == parameter.default
     default = _naming.to_snake_case(type(obj).__name__)
     return re.fullmatch(rf"{re.escape(default)}(_\d+)?", obj.name) is not None

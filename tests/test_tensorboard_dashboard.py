@@ -152,3 +152,26 @@ def test_one_colour_scale_for_every_run(tmp_path):
                     )
     assert colours["healthy", "a"] == colours["vanishing", "b"]  # both 1e-2
     assert colours["healthy", "a"] != colours["vanishing", "a"]
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="needs Chromium (apt-get install chromium); .ci/run installs it",
+)
+def test_a_run_is_selected_by_url(tmp_path):
+    from records import make_record
+
+    from keras_trainwatch.tensorboard.writer import ProbeSummaryWriter
+
+    for name in ("first", "second"):
+        writer = ProbeSummaryWriter(tmp_path / name)
+        writer.write_record(make_record([("a", 1.0, 1.0)]))
+        writer.close()
+    served = ["first/gradient_watch", "second/gradient_watch"]
+    with serve_tensorboard(tmp_path, expected_runs=served) as base:
+        query = "trainwatch_run=second"
+        with open_dashboard(base, query=query) as (page, frame):
+            frame.locator('body[data-loaded="second"]').wait_for()
+            frame.locator("#run").select_option("first")
+            frame.locator('body[data-loaded="first"]').wait_for()
+            assert "trainwatch_run=first" in page.url

@@ -21,9 +21,12 @@ CHROMIUM_FLAGS = [
 
 
 @contextlib.contextmanager
-def open_dashboard(base_url: str, width: int = 1400, height: int = 1100):
+def open_dashboard(
+    base_url: str, width: int = 1400, height: int = 1100, query: str = ""
+):
     """Yields `(page, frame)`: the TensorBoard page on the trainwatch tab and
-    the dashboard's frame, once its first run has loaded."""
+    the dashboard's frame, once its first run has loaded. `query` (e.g.
+    `"trainwatch_run=name"`) goes into the page's URL."""
     from playwright.sync_api import sync_playwright
 
     if CHROMIUM is None:
@@ -34,7 +37,8 @@ def open_dashboard(base_url: str, width: int = 1400, height: int = 1100):
         )
         try:
             page = browser.new_page(viewport={"width": width, "height": height})
-            page.goto(f"{base_url}/#trainwatch", timeout=60_000)
+            search = f"?{query}" if query else ""
+            page.goto(f"{base_url}/{search}#trainwatch", timeout=60_000)
             frame = page.frame_locator("iframe")
             frame.locator("body[data-loaded]").wait_for(timeout=120_000)
             yield page, frame

@@ -30,6 +30,8 @@ const STYLE = `
   select { font-size: 13px; }
 `;
 
+const RUN_PARAMETER = 'trainwatch_run';
+
 // A colour map from dark blue (small) through teal to yellow (large).
 const STOPS = [[13, 8, 135], [84, 2, 163], [139, 10, 165], [185, 50, 137],
                [219, 92, 104], [244, 136, 73], [254, 188, 43], [240, 249, 33]];
@@ -237,6 +239,17 @@ export async function render() {
     root.appendChild(element('p', {class: 'note'}, 'No GradientWatch runs (no gradient_watch folders) in this log directory.'));
     return;
   }
-  picker.addEventListener('change', () => show(root, picker.value));
-  await show(root, runs[0]);
+  // A run can be linked: ?trainwatch_run=<name> in TensorBoard's URL (the
+  // dashboard's frame shares TensorBoard's origin), kept as runs are picked.
+  const top = window.parent.location;
+  const wanted = new URLSearchParams(top.search).get(RUN_PARAMETER);
+  const first = runs.includes(wanted) ? wanted : runs[0];
+  picker.value = first;
+  picker.addEventListener('change', () => {
+    const url = new URL(top.href);
+    url.searchParams.set(RUN_PARAMETER, picker.value);
+    window.parent.history.replaceState(null, '', url);
+    show(root, picker.value);
+  });
+  await show(root, first);
 }

@@ -65,3 +65,11 @@ def test_nothing_measured_is_none_and_shown_as_a_dash(tmp_path):
     assert (found.value, found.threshold) == (None, None)
     row = findings_table([run]).splitlines()[2]
     assert "\u2013" in row and "0.0" not in row
+
+
+@pytest.mark.fast
+def test_a_spike_is_not_resolved_by_the_probe_at_its_own_step():
+    ledger = FindingLedger()
+    ledger.sighted([finding("loss_spike", None, step=3)])
+    assert ledger.update([], 0, 3).resolved == []
+    assert [f.resolved_step for f in ledger.update([], 0, 10).resolved] == [10]

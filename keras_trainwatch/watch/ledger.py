@@ -126,8 +126,11 @@ class FindingLedger:
         resolved = []
         for key in was_active - seen:
             position = self._position[key]
-            if not recovered(self.findings[position]):
-                continue  # still active, not seen: worse than before
+            earlier = self.findings[position]
+            if earlier.last_step == step or not recovered(earlier):
+                # Seen at this very step (a spike between the steps, then
+                # the probe right after it), or worse than before.
+                continue
             finding = self.findings[position].resolved_at(epoch, step)
             self.findings[position] = finding
             resolved.append(finding)

@@ -3,38 +3,19 @@ back to the last healthy state instead of lowering the rate on dead weights
 (the keras.io convnet at SGD 5.0, issue 27), within a bounded number of
 attempts."""
 
+import os
+import sys
+
 import keras
-import numpy as np
 import pytest
 
 import keras_trainwatch as ktw
 from keras_trainwatch.datasets import load_digits
 
-
-def convnet():
-    model = keras.Sequential(
-        [
-            keras.Input((8, 8, 1)),
-            keras.layers.Conv2D(16, 3, activation="relu", name="conv_0"),
-            keras.layers.Conv2D(32, 3, activation="relu", name="conv_1"),
-            keras.layers.Flatten(),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    return model
-
-
-def dead_share(model, x):
-    """The largest share of dead channels over the two convolutions, counted
-    from their outputs (independently of the watch)."""
-    outputs = keras.Model(
-        model.inputs[0],
-        [model.get_layer(f"conv_{i}").output for i in (0, 1)],
-    )(x)
-    return max(
-        float(np.mean(np.max(np.asarray(o), axis=(0, 1, 2)) <= 0))
-        for o in outputs
-    )
+# The benchmark's network and its independent count of dead channels: the
+# test and the benchmark label runs the same way.
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+from rescue_dead_convnet import convnet, dead_share
 
 
 def train(rate, rollback=None, epochs=2, **reducer_args):

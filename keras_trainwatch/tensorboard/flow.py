@@ -15,7 +15,7 @@ RELATIVE_GRAD_SCALE = {
     "low": -8.0,
     "high": 1.0,
     "marks": [
-        {"at": -4.0, "label": "vanishing below 1e-4 (default limit)"},
+        {"at": -4.0, "label": "vanishing limit"},
         {"at": 0.0, "label": "|g| = |w|"},
     ],
 }

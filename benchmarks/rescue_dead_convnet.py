@@ -61,7 +61,15 @@ def dead_share(model, x):
     )
 
 
-def run(rate, reducer, epochs):
+def run(rate, reducer, epochs, **reducer_args):
+    """Trains the convnet at `rate`: unwatched (`reducer=None`), or watched
+    every 5 steps with an `AutoLRReducer(rollback=reducer, **reducer_args)`.
+
+    Returns:
+        The validation accuracy per epoch, the dead share counted from the
+        outputs, and the reducer's rollbacks and reductions (`None` when
+        unwatched).
+    """
     x, y = load_digits(flatten=False)
     keras.utils.set_random_seed(0)
     model = convnet()
@@ -77,7 +85,9 @@ def run(rate, reducer, epochs):
             every_n_steps=5,
             on_finding=lambda finding: None,
         )
-        auto = ktw.AutoLRReducer(monitor=None, watch=watch, rollback=reducer)
+        auto = ktw.AutoLRReducer(
+            monitor=None, watch=watch, rollback=reducer, **reducer_args
+        )
         callbacks = [watch, auto]
     start = time.perf_counter()
     history = model.fit(
@@ -93,7 +103,7 @@ def run(rate, reducer, epochs):
         "accuracy": history.history["val_accuracy"],
         "dead": dead_share(model, x[TRAIN:]),
         "rollbacks": None if auto is None else auto.rollbacks,
-        "reductions": None if auto is None else len(auto.reductions),
+        "reductions": None if auto is None else auto.reductions,
         "seconds": seconds,
     }
 
@@ -118,9 +128,11 @@ def main():
         print(
             f"{name:36} {accuracy:34} {r['dead']:5.2f} "
             f"{'-' if r['rollbacks'] is None else r['rollbacks']:>6} "
-            f"{'-' if r['reductions'] is None else r['reductions']:>4} "
+            f"{'-' if r['reductions'] is None else len(r['reductions']):>4} "
             f"{r['seconds']:5.1f}"
         )
+        for reduction in r["reductions"] or []:
+            print(f"    step {reduction.step}: {reduction.reason}")
     print("chance accuracy: 0.100; dead: the largest share of dead channels")
 
 

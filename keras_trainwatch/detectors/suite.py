@@ -136,9 +136,7 @@ class DetectorSuite:
         """Prepares the rules that depend on the model: its construction
         checks, the kind of its loss, and the base-rate loss of the probe
         batch's `targets`."""
-        self._model_checks = self._contained(
-            ModelChecks, (), model, targets, default=None
-        )
+        self._model_checks = self._contained(ModelChecks, None, model, targets)
         self._cause_linker = CauseLinker(regression=is_regression(model))
         self._advisor.attach(model)
         if self.loss_progress is not None:
@@ -182,14 +180,14 @@ class DetectorSuite:
         linked = self._contained(self._cause_linker, found, found, record)
         return self._contained(self._advisor, linked, linked)
 
-    def _contained(self, rule, fallback, *args, default=...):
+    def _contained(self, rule, fallback, *args):
         """`rule(*args)`, or `fallback` when the rule fails: a bug of ours,
         reported once (raised under `KERAS_TRAINWATCH_STRICT=1`) and the
         rule skipped for the rest of the run, so that the other rules and
         the training go on."""
         name = getattr(rule, "__qualname__", type(rule).__name__)
         if name in self._failed:
-            return fallback if default is ... else default
+            return fallback
         try:
             return rule(*args)
         except Exception as error:  # noqa: BLE001 -- our bug; see report_bug
@@ -197,7 +195,7 @@ class DetectorSuite:
             report_bug(
                 f"the rule {name}", error, "it is off for the rest of this run"
             )
-            return fallback if default is ... else default
+            return fallback
 
     def _saturation_with_symptoms(self, found, record):
         """Saturated layers not flagged on their own, next to a symptom the

@@ -296,7 +296,10 @@ class AutoLRReducer(keras.callbacks.Callback):
                 f"non-finite loss or gradients at step {update.step}"
             )
             return
-        self._damaged = bool(unrecoverable(update.present))
+        if record is not None:
+            # Judged at probes: a spike check between them says nothing of
+            # the layers.
+            self._damaged = bool(unrecoverable(update.present))
         if self._roll_back_from_damage(update):
             return
         relevant = self._reactions.due(update.present, self._rollback.last_step)

@@ -35,11 +35,6 @@ class WatchUpdate:
     writer: ProbeSummaryWriter | None = None
 
     @property
-    def new(self) -> list[Finding]:
-        """Findings seen for the first time."""
-        return self.findings.new
-
-    @property
     def present(self) -> list[Finding]:
         """Every finding the check showed (new, returned and lasting)."""
         return self.findings.present

@@ -6,7 +6,7 @@ from keras_trainwatch.reducer.reactions import FindingReactions, reason_for
 pytestmark = pytest.mark.fast
 
 
-def finding(kind, value, step, layer="dense", first_step=0):
+def finding(kind, value, step, layer="dense", first_step=0, episodes=1):
     return ktw.Finding(
         kind,
         layer,
@@ -17,6 +17,7 @@ def finding(kind, value, step, layer="dense", first_step=0):
         "msg",
         last_step=step,
         last_value=value,
+        episodes=episodes,
     )
 
 
@@ -41,13 +42,18 @@ def test_new_findings_are_due_then_only_when_worse():
     assert reactions.due([finding("vanishing_gradients", 1e-7, 10)]) == []
 
 
-def test_a_spike_is_due_at_each_new_step_unless_a_rollback_undid_it():
+def test_spikes_are_due_once_per_episode_unless_a_rollback_undid_them():
     reactions = FindingReactions(("loss_spike",))
     spike = finding("loss_spike", 9.0, 41, layer=None, first_step=41)
     assert reactions.due([spike]) == [spike]
     reactions.acted_on([spike])
     assert reactions.due([spike]) == []
-    later = finding("loss_spike", 7.0, 90, layer=None, first_step=41)
+    # More spikes before the next probe, larger ones too: the same blow-up.
+    same = finding("loss_spike", 90.0, 44, layer=None, first_step=41)
+    assert reactions.due([same]) == []
+    later = finding(
+        "loss_spike", 7.0, 90, layer=None, first_step=41, episodes=2
+    )
     assert reactions.due([later]) == [later]
     assert reactions.due([later], rolled_back_at=95) == []
 

@@ -196,6 +196,7 @@ class AutoLRReducer(keras.callbacks.Callback):
         )
         self._epoch = 0
         self._damaged = False
+        self._start_step = 0
         self._plateau = PlateauCounter(
             self.mode, self.min_delta, self.patience, self.cooldown
         )
@@ -237,6 +238,7 @@ class AutoLRReducer(keras.callbacks.Callback):
         self._plateau.reset()
         self._reactions.reset()
         self._damaged = False
+        self._start_step = self._current_step() or 0
         prepare_schedules(self.model)
         self._restore_state()
         if self.rollback:
@@ -320,7 +322,13 @@ class AutoLRReducer(keras.callbacks.Callback):
         """With `rollback`, returns to the last healthy state when the
         weights cannot train on (most units of a layer dead, no gradient):
         a lower rate alone leaves them as they are."""
-        damage = unrecoverable(update.present, self._rollback.last_step)
+        # Damage the run started with (a layer dead at initialization) is in
+        # every snapshot too: no rollback can undo it.
+        damage = [
+            f
+            for f in unrecoverable(update.present, self._rollback.last_step)
+            if f.episode_step > self._start_step
+        ]
         if not self.rollback or not damage:
             return False
         first = damage[0]

@@ -21,8 +21,8 @@ class FindingReactions:
 
     New findings of the kinds in `react_to` call for action; so do lasting
     ones that got worse since the last reduction for them (a larger gradient
-    norm or growth, more dead units), and a loss spike at each new step it
-    happens. A pathology that stays as it is after a reduction is not helped
+    norm or growth, more dead units), and loss spikes once per
+    episode (the spikes between two probes are one). A pathology that stays as it is after a reduction is not helped
     by the next one: `benchmarks/rescue.py` measured runs frozen by 19
     reductions of a rate that was no longer the cause.
 
@@ -68,20 +68,22 @@ class FindingReactions:
             ):
                 continue
             acted = self._acted.get(finding.key)
-            if (
-                acted is None
-                or (
-                    finding.kind == LOSS_SPIKE and finding.last_step != acted[0]
-                )
-                or _worse(finding.last_value, acted[1])
-            ):
+            if acted is None:
+                result.append(finding)
+            elif finding.kind == LOSS_SPIKE:
+                # Once per episode: the spikes between two probes are one
+                # blow-up (read step by step in a run's first steps, each
+                # would otherwise lower the rate again, to nothing).
+                if finding.episodes != acted[0]:
+                    result.append(finding)
+            elif _worse(finding.last_value, acted[1]):
                 result.append(finding)
         return result
 
     def acted_on(self, findings: Iterable[Finding]) -> None:
         """Remembers the findings just acted on, as they are now."""
         for finding in findings:
-            self._acted[finding.key] = (finding.last_step, finding.last_value)
+            self._acted[finding.key] = (finding.episodes, finding.last_value)
 
 
 def _worse(value, before) -> bool:

@@ -1,6 +1,8 @@
 """Writing what the watch sees as TensorBoard summaries.
 
-Everything goes through TensorFlow's summary API into its own run folder
+Everything goes through TensorBoard's own event writer and summary protos
+(no TensorFlow needed, so it writes the same files on every Keras backend)
+into its own run folder
 (`<log_dir>/gradient_watch`), next to the `train` and `validation` runs of
 Keras's own `TensorBoard` callback when both share a `log_dir`. The x axis is
 the global training step. A custom-scalars layout groups the per-layer
@@ -11,12 +13,17 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-import tensorflow as tf
+from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins.custom_scalar import summary as custom_scalar_summary
 from tensorboard.plugins.histogram import metadata as histogram_metadata
+from tensorboard.plugins.scalar.summary_v2 import scalar_pb
+from tensorboard.plugins.text.summary_v2 import text_pb
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+from tensorboard.util import tensor_util
 
 from keras_trainwatch.findings import Finding
 from keras_trainwatch.records import ProbeRecord
@@ -55,19 +62,33 @@ class ProbeSummaryWriter:
     def __init__(self, log_dir: str | os.PathLike):
         self.log_dir = os.fspath(log_dir)
         self.run_dir = os.path.join(self.log_dir, RUN_NAME)
-        self._writer = tf.summary.create_file_writer(self.run_dir)
+        os.makedirs(self.run_dir, exist_ok=True)
+        # The suffix TensorFlow's summary writer gives its files.
+        self._writer = EventFileWriter(self.run_dir, filename_suffix=".v2")
         self._layer_order_written = False
         self._layout_has_learning_rate = False
         self._write_layout(step=0)
 
     def _write_layout(self, step):
-        with self._writer.as_default():
-            tf.summary.experimental.write_raw_pb(
-                custom_scalar_summary.pb(
-                    dashboard_layout(self._layout_has_learning_rate)
-                ).SerializeToString(),
-                step=step,
-            )
+        layout = custom_scalar_summary.pb(
+            dashboard_layout(self._layout_has_learning_rate)
+        )
+        # With TensorFlow installed, TensorBoard builds this one with
+        # TensorFlow's own proto classes: the same message, another class.
+        self._add(
+            summary_pb2.Summary.FromString(layout.SerializeToString()), step
+        )
+
+    def _add(self, summary: summary_pb2.Summary, step: int) -> None:
+        self._writer.add_event(
+            event_pb2.Event(wall_time=time.time(), step=step, summary=summary)
+        )
+
+    def _add_scalars(self, scalars: dict[str, float], step: int) -> None:
+        summary = summary_pb2.Summary()
+        for tag, value in scalars.items():
+            summary.value.extend(scalar_pb(tag, value).value)
+        self._add(summary, step)
 
     def write_histograms(
         self, names: Sequence[str], histograms: np.ndarray, step: int
@@ -84,13 +105,16 @@ class ProbeSummaryWriter:
         metadata = histogram_metadata.create_summary_metadata(
             display_name=None, description=None
         )
-        with self._writer.as_default(step=step):
-            for name, buckets in zip(names, histograms):
-                tf.summary.write(
-                    histogram_tag(name),
-                    tf.constant(buckets, tf.float64),
-                    metadata=metadata,
-                )
+        summary = summary_pb2.Summary()
+        for name, buckets in zip(names, histograms):
+            summary.value.add(
+                tag=histogram_tag(name),
+                metadata=metadata,
+                tensor=tensor_util.make_tensor_proto(
+                    np.asarray(buckets, np.float64)
+                ),
+            )
+        self._add(summary, step)
 
     def write_record(self, record: ProbeRecord) -> None:
         """Writes the scalars of one probe.
@@ -106,21 +130,17 @@ class ProbeSummaryWriter:
                 record.step,
             )
             self._layer_order_written = True
-        with self._writer.as_default(step=record.step):
-            tf.summary.scalar("probe/loss", record.loss)
-            tf.summary.scalar("probe/grad_norm", record.grad_norm)
-            for layer in record.layers:
-                tf.summary.scalar(f"grad_norm/{layer.name}", layer.grad_norm)
-                tf.summary.scalar(
-                    f"relative_grad/{layer.name}", layer.relative_grad
-                )
-                tf.summary.scalar(
-                    f"weight_norm/{layer.name}", layer.weight_norm
-                )
-            for dead in record.dead_units:
-                tf.summary.scalar(
-                    f"dead_fraction/{dead.name}", dead.dead_fraction
-                )
+        scalars = {
+            "probe/loss": record.loss,
+            "probe/grad_norm": record.grad_norm,
+        }
+        for layer in record.layers:
+            scalars[f"grad_norm/{layer.name}"] = layer.grad_norm
+            scalars[f"relative_grad/{layer.name}"] = layer.relative_grad
+            scalars[f"weight_norm/{layer.name}"] = layer.weight_norm
+        for dead in record.dead_units:
+            scalars[f"dead_fraction/{dead.name}"] = dead.dead_fraction
+        self._add_scalars(scalars, record.step)
         self._writer.flush()
 
     def write_findings(self, findings: Iterable[Finding]) -> None:
@@ -155,8 +175,10 @@ class ProbeSummaryWriter:
             tuple(_cell(getattr(f, column)) for column in columns)
             for f in findings
         ]
-        with self._writer.as_default(step=getattr(findings[0], step_field)):
-            tf.summary.text(tag, tf.constant(np.array(rows, dtype=object)))
+        self._add(
+            text_pb(tag, np.array(rows, dtype=object)),
+            getattr(findings[0], step_field),
+        )
         self._writer.flush()
 
     def write_reduction(self, reduction) -> None:
@@ -175,15 +197,15 @@ class ProbeSummaryWriter:
             # Now there is something to chart: the layout gets the chart.
             self._layout_has_learning_rate = True
             self._write_layout(step=step)
-        with self._writer.as_default(step=step):
-            for name, rate in rates.items():
-                tf.summary.scalar(f"learning_rate/{name}", rate)
+        self._add_scalars(
+            {f"learning_rate/{name}": rate for name, rate in rates.items()},
+            step,
+        )
         self._writer.flush()
 
     def write_text(self, tag: str, text: str, step: int) -> None:
         """Writes one text entry (Markdown) and flushes."""
-        with self._writer.as_default(step=step):
-            tf.summary.text(tag, text)
+        self._add(text_pb(tag, text), step)
         self._writer.flush()
 
     def flush(self) -> None:

@@ -1,20 +1,34 @@
-"""TensorFlow reductions the probe applies to gradients and activations, on
-the device. In a replica context, the parts that need the whole batch are
-summed over the replicas (`all_reduce`) before they are reduced further.
+"""Reductions the probe applies to gradients and activations, on the
+device, in `keras.ops` (so the same code reduces on every backend, with
+static shapes, so that it compiles under `jax.jit`).
+
+On TensorFlow, in a replica context, the parts that need the whole batch
+are summed over the replicas (`all_reduce`) before they are reduced
+further, and `Embedding`'s sparse gradients keep only their touched rows.
 Per-variable statistics stack the small tensors of one shape and reduce
 them together (`reduce_each`), so that a model's hundreds of biases and
 normalization parameters cost a few operations, not hundreds."""
 
 from __future__ import annotations
 
+import math
+
+import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from keras_trainwatch._host import to_numpy
 
+ON_TENSORFLOW = keras.backend.backend() == "tensorflow"
+if ON_TENSORFLOW:
+    import tensorflow as tf
+
 
 def sum_over_replicas(value):
-    """Sums `value` over the replicas (the value itself with one replica)."""
+    """Sums `value` over the replicas (the value itself with one replica, and
+    on other backends than TensorFlow)."""
+    if not ON_TENSORFLOW:
+        return value
     context = tf.distribute.get_replica_context()
     if context is None or context.num_replicas_in_sync == 1:
         return value
@@ -29,7 +43,7 @@ def gradient_and_weight(grad, weight, replicas):
     made dense first, and the touched rows are those with a non-zero summed
     gradient.
     """
-    if isinstance(grad, tf.IndexedSlices):
+    if is_sparse(grad):
         if replicas == 1:
             rows, positions = tf.unique(grad.indices)
             summed = tf.math.unsorted_segment_sum(
@@ -42,6 +56,16 @@ def gradient_and_weight(grad, weight, replicas):
         )
         return tf.boolean_mask(dense, touched), tf.boolean_mask(weight, touched)
     return sum_over_replicas(grad), weight
+
+
+def is_sparse(grad) -> bool:
+    """Whether `grad` is a sparse gradient (TensorFlow's `IndexedSlices`)."""
+    return ON_TENSORFLOW and isinstance(grad, tf.IndexedSlices)
+
+
+def _size(tensor) -> int | None:
+    shape = tuple(tensor.shape)
+    return None if None in shape else math.prod(shape)
 
 
 # Tensors of at most this many entries are stacked with the others of their
@@ -66,26 +90,26 @@ def reduce_each(tensors, *reductions):
     """
     groups: dict = {}
     for i, tensor in enumerate(tensors):
-        size = tensor.shape.num_elements()
+        size = _size(tensor)
         small = size is not None and size <= STACKED_SIZE
-        key = (tuple(tensor.shape), tensor.dtype) if small else i
+        key = (tuple(tensor.shape), str(tensor.dtype)) if small else i
         groups.setdefault(key, []).append(i)
     stacked = [
-        tf.stack([tensors[i] for i in members]) for members in groups.values()
+        ops.stack([tensors[i] for i in members]) for members in groups.values()
     ]
     order = [i for members in groups.values() for i in members]
     results = []
     for reduction in reductions:
-        values = tf.concat([reduction(group) for group in stacked], 0)
+        values = ops.concatenate([reduction(group) for group in stacked], 0)
         if order != sorted(order):
-            values = tf.gather(values, np.argsort(order))
+            values = ops.take(values, np.argsort(order))
         results.append(values)
     return results
 
 
 def _entry_axes(stacked):
     """Every axis of stacked tensors but the first (the tensor's index)."""
-    return list(range(1, stacked.shape.rank))
+    return tuple(range(1, len(stacked.shape)))
 
 
 _SMALLEST_NORMAL = float(np.finfo(np.float32).tiny)
@@ -99,20 +123,24 @@ def _stacked_l2_norms(stacked):
     # At least the smallest normal float, so that all zeros give 0 (not
     # 0/0); a NaN or infinite entry makes the norm non-finite, as it would
     # without scaling.
-    largest = tf.maximum(
-        tf.reduce_max(tf.abs(stacked), axis=axes), _SMALLEST_NORMAL
+    largest = ops.maximum(
+        ops.max(ops.abs(stacked), axis=axes), _SMALLEST_NORMAL
     )
-    scaled = stacked / tf.reshape(largest, [-1] + [1] * len(axes))
-    return largest * tf.math.reduce_euclidean_norm(scaled, axis=axes)
+    scaled = stacked / ops.reshape(largest, [-1] + [1] * len(axes))
+    return largest * _euclidean_norm(scaled, axes)
+
+
+def _euclidean_norm(tensor, axes):
+    return ops.sqrt(ops.sum(ops.square(tensor), axis=axes))
 
 
 def _stacked_one_pass_norms(stacked):
-    return tf.math.reduce_euclidean_norm(stacked, axis=_entry_axes(stacked))
+    return _euclidean_norm(stacked, _entry_axes(stacked))
 
 
 def _stacked_nonfinite_counts(stacked):
-    return tf.reduce_sum(
-        tf.cast(~tf.math.is_finite(stacked), tf.float32),
+    return ops.sum(
+        ops.cast(ops.logical_not(ops.isfinite(stacked)), "float32"),
         axis=_entry_axes(stacked),
     )
 
@@ -120,7 +148,7 @@ def _stacked_nonfinite_counts(stacked):
 def l2_norm(tensor):
     """L2 norm of one tensor that does not overflow float32 for large finite
     entries (nor underflow for tiny ones)."""
-    return _stacked_l2_norms(tf.cast(tensor, tf.float32)[None])[0]
+    return _stacked_l2_norms(ops.cast(tensor, "float32")[None])[0]
 
 
 # Above this, a one-pass norm is exact to float32 rounding: the entries whose
@@ -154,14 +182,15 @@ def l2_norms(tensors):
 
 
 def _norms(tensors, count_nonfinite):
-    tensors = [tf.cast(t, tf.float32) for t in tensors]
+    tensors = [ops.cast(t, "float32") for t in tensors]
     if not tensors:
         return [], []
-    if not tf.executing_eagerly() or not _read_without_waiting(tensors):
+    if not _read_without_waiting(tensors):
         return _safe_norms(tensors, count_nonfinite)
     [plain] = reduce_each(tensors, _stacked_one_pass_norms)
-    norms = tf.unstack(plain)
-    nonfinite = [tf.constant(0.0)] * len(tensors) if count_nonfinite else []
+    norms = ops.unstack(plain)
+    zero = ops.zeros((), "float32")
+    nonfinite = [zero] * len(tensors) if count_nonfinite else []
     unsafe = [
         i
         for i, value in enumerate(to_numpy(plain))
@@ -180,8 +209,17 @@ def _norms(tensors, count_nonfinite):
 
 def _read_without_waiting(tensors):
     """Whether eager tensors reach the host without waiting for a device:
-    on the CPU, run synchronously, each operation has finished when it
-    returns."""
+    on TensorFlow's CPU, run eagerly and synchronously, each operation has
+    finished when it returns. (JAX and PyTorch probes are compiled or run on
+    the device asynchronously: never.)"""
+    return (
+        ON_TENSORFLOW
+        and tf.executing_eagerly()
+        and _tensorflow_cpu_synchronous(tensors)
+    )
+
+
+def _tensorflow_cpu_synchronous(tensors):
     return tf.config.experimental.get_synchronous_execution() and all(
         tf.DeviceSpec.from_string(t.device).device_type == "CPU"
         for t in tensors
@@ -192,56 +230,54 @@ def _safe_norms(tensors, count_nonfinite):
     """`(norms, nonfinite)`: overflow-safe norms of the tensors, and their
     non-finite counts when asked for (else `[]`)."""
     if not count_nonfinite:
-        return tf.unstack(reduce_each(tensors, _stacked_l2_norms)[0]), []
+        return ops.unstack(reduce_each(tensors, _stacked_l2_norms)[0]), []
     norms, counts = reduce_each(
         tensors, _stacked_l2_norms, _stacked_nonfinite_counts
     )
-    return tf.unstack(norms), tf.unstack(counts)
+    return ops.unstack(norms), ops.unstack(counts)
 
 
 def dead_units_from_output(activation, channel_axis):
     """Units (channels) that output 0 for every sample of the whole batch."""
-    rank = activation.shape.rank
+    rank = len(activation.shape)
     axis = channel_axis % rank
-    other_axes = [a for a in range(rank) if a != axis]
+    other_axes = tuple(a for a in range(rank) if a != axis)
     # ReLU outputs are >= 0: a unit is alive where its largest output is
     # not 0 (one pass, no boolean copy of the activations; NaN counts as
     # alive).
-    largest = tf.reduce_max(activation, axis=other_axes)
-    alive = ~(largest <= 0)
-    alive_anywhere = sum_over_replicas(tf.cast(alive, tf.float32))
-    return tf.reduce_sum(tf.cast(tf.equal(alive_anywhere, 0), tf.float32))
+    largest = ops.max(activation, axis=other_axes)
+    alive = ops.logical_not(ops.less_equal(largest, 0))
+    alive_anywhere = sum_over_replicas(ops.cast(alive, "float32"))
+    return ops.sum(ops.cast(ops.equal(alive_anywhere, 0), "float32"))
 
 
 def dead_units_from_gradients(kernel_grad, bias_grad):
     """Units whose (summed) kernel column and bias get exactly zero
     gradient."""
-    rank = kernel_grad.shape.rank
-    alive = tf.reduce_any(
-        tf.not_equal(kernel_grad, 0), axis=list(range(rank - 1))
-    )
+    rank = len(kernel_grad.shape)
+    alive = ops.any(ops.not_equal(kernel_grad, 0), axis=tuple(range(rank - 1)))
     if bias_grad is not None:
-        alive = alive | tf.not_equal(bias_grad, 0)
-    return tf.reduce_sum(tf.cast(~alive, tf.float32))
+        alive = ops.logical_or(alive, ops.not_equal(bias_grad, 0))
+    return ops.sum(ops.cast(ops.logical_not(alive), "float32"))
 
 
 def saturated_share(activation, function):
     """Share of the entries of a sigmoid (`function="sigmoid"`) or tanh
     output that sit in the flat tails (beyond 0.01/0.99, or +-0.99)."""
-    values = tf.cast(activation, tf.float32)
+    values = ops.cast(activation, "float32")
     if function == "sigmoid":
-        tails = (values < 0.01) | (values > 0.99)
+        tails = ops.logical_or(values < 0.01, values > 0.99)
     else:
-        tails = tf.abs(values) > 0.99
+        tails = ops.abs(values) > 0.99
     counts = sum_over_replicas(
-        tf.stack(
+        ops.stack(
             [
-                tf.reduce_sum(tf.cast(tails, tf.float32)),
-                tf.cast(tf.size(values), tf.float32),
+                ops.sum(ops.cast(tails, "float32")),
+                ops.cast(ops.size(values), "float32"),
             ]
         )
     )
-    return counts[0] / tf.maximum(counts[1], 1.0)
+    return counts[0] / ops.maximum(counts[1], 1.0)
 
 
 # Rows of a kernel compared across its units: identical units make every
@@ -257,7 +293,7 @@ def unit_spreads(kernels_and_biases):
     (0 when all are zero; NaN when an entry is not finite, which is no
     evidence of identical units). Returns them as one vector."""
     if not kernels_and_biases:
-        return tf.zeros([0])
+        return ops.zeros([0])
     samples = [
         _sampled_rows(kernel, bias) for kernel, bias in kernels_and_biases
     ]
@@ -267,45 +303,45 @@ def unit_spreads(kernels_and_biases):
 def _sampled_rows(kernel, bias):
     """`[rows, units]`: `SPREAD_ROWS` rows of the kernel (and the bias)."""
     units = kernel.shape[-1]
-    rows = tf.reshape(tf.cast(kernel, tf.float32), [-1, units])
+    rows = ops.reshape(ops.cast(kernel, "float32"), [-1, units])
     count = rows.shape[0]
     if count is not None and count > SPREAD_ROWS:
         rows = rows[:: -(-count // SPREAD_ROWS)]
     if bias is not None:
-        rows = tf.concat(
-            [rows, tf.reshape(tf.cast(bias, tf.float32), [1, -1])], 0
+        rows = ops.concatenate(
+            [rows, ops.reshape(ops.cast(bias, "float32"), [1, -1])], 0
         )
     return rows
 
 
 def _stacked_spreads(stacked):
-    highs, lows = tf.reduce_max(stacked, axis=2), tf.reduce_min(stacked, axis=2)
+    highs, lows = ops.max(stacked, axis=2), ops.min(stacked, axis=2)
     differences = highs - lows
-    spread = tf.reduce_max(differences, axis=1)
-    largest = tf.maximum(
-        tf.reduce_max(highs, axis=1), -tf.reduce_min(lows, axis=1)
-    )
-    relative = tf.where(largest > 0, spread / largest, 0.0)
-    finite = tf.reduce_all(tf.math.is_finite(differences), axis=1)
-    return tf.where(finite, relative, np.nan)
+    spread = ops.max(differences, axis=1)
+    largest = ops.maximum(ops.max(highs, axis=1), -ops.min(lows, axis=1))
+    relative = ops.where(largest > 0, spread / largest, 0.0)
+    finite = ops.all(ops.isfinite(differences), axis=1)
+    return ops.where(finite, relative, np.nan)
 
 
 def early_and_late(sequence_grad, backwards):
     """`(steps, early, late)`: the number of steps, and the mean per-step
     gradient norm (over the whole batch) at the first and last tenth of the
     steps, in the order the layer reads the sequence."""
-    squares = tf.reduce_sum(
-        tf.square(tf.cast(sequence_grad, tf.float32)), axis=[0, 2]
+    squares = ops.sum(
+        ops.square(ops.cast(sequence_grad, "float32")), axis=(0, 2)
     )
-    per_step = tf.sqrt(sum_over_replicas(squares))
+    per_step = ops.sqrt(sum_over_replicas(squares))
     if backwards:
-        per_step = tf.reverse(per_step, axis=[0])
-    steps = tf.size(per_step)
-    tenth = tf.maximum(steps // 10, 1)
+        per_step = ops.flip(per_step, axis=0)
+    steps = per_step.shape[0]
+    if steps is None:  # a TensorFlow graph traced without a fixed length
+        steps = ops.shape(per_step)[0]
+    tenth = ops.maximum(steps // 10, 1)
     return (
-        tf.cast(steps, tf.float32),
-        tf.reduce_mean(per_step[:tenth]),
-        tf.reduce_mean(per_step[steps - tenth :]),
+        ops.cast(steps, "float32"),
+        ops.mean(per_step[:tenth]),
+        ops.mean(per_step[steps - tenth :]),
     )
 
 
@@ -314,19 +350,28 @@ HISTOGRAM_BINS = 30
 
 def histogram_buckets(tensor, bins: int = HISTOGRAM_BINS):
     """The histogram of the finite entries of `tensor` in TensorBoard's
-    format: `(bins, 3)` float64 rows `[left_edge, right_edge, count]`.
+    format: `(bins, 3)` rows `[left_edge, right_edge, count]` (float32).
 
-    Computed on the device so that only the buckets reach the host.
+    Computed on the device so that only the buckets reach the host; the
+    non-finite entries are masked rather than dropped, so that every shape
+    is static.
     """
-    values = tf.reshape(tf.cast(tensor, tf.float64), [-1])
-    values = tf.boolean_mask(values, tf.math.is_finite(values))
-    empty = tf.equal(tf.size(values), 0)
-    low = tf.where(empty, tf.constant(0.0, tf.float64), tf.reduce_min(values))
-    high = tf.where(empty, tf.constant(0.0, tf.float64), tf.reduce_max(values))
+    values = ops.reshape(ops.cast(tensor, "float32"), [-1])
+    finite = ops.isfinite(values)
+    empty = ops.logical_not(ops.any(finite))
+    low = ops.where(empty, 0.0, ops.min(ops.where(finite, values, np.inf)))
+    high = ops.where(empty, 0.0, ops.max(ops.where(finite, values, -np.inf)))
     # A single value gets a unit-wide range around it, as TensorBoard does.
-    same = tf.equal(low, high)
-    low = tf.where(same, low - 0.5, low)
-    high = tf.where(same, high + 0.5, high)
-    counts = tf.histogram_fixed_width(values, tf.stack([low, high]), nbins=bins)
-    edges = tf.linspace(low, high, bins + 1)
-    return tf.stack([edges[:-1], edges[1:], tf.cast(counts, tf.float64)], 1)
+    same = ops.equal(low, high)
+    low = ops.where(same, low - 0.5, low)
+    high = ops.where(same, high + 0.5, high)
+    position = (ops.where(finite, values, low) - low) / (high - low)
+    # The largest value falls in the last bin, as in `np.histogram`.
+    bucket = ops.clip(
+        ops.cast(ops.floor(position * bins), "int32"), 0, bins - 1
+    )
+    counts = ops.segment_sum(
+        ops.cast(finite, "float32"), bucket, num_segments=bins
+    )
+    edges = low + (high - low) * ops.arange(bins + 1, dtype="float32") / bins
+    return ops.stack([edges[:-1], edges[1:], counts], 1)

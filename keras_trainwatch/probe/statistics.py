@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import tensorflow as tf
+import keras
+from keras import ops
 
 from keras_trainwatch import _keras_compat
 from keras_trainwatch._host import to_numpy
@@ -107,7 +108,7 @@ def reduce_to_statistics(
         grad, weight = reductions.gradient_and_weight(
             result.gradients[i], result.weights[i], replicas
         )
-        summed[i], weights[i] = tf.cast(grad, tf.float32), weight
+        summed[i], weights[i] = ops.cast(grad, "float32"), weight
     norms, nonfinite = reductions.norms_and_nonfinite_counts(
         [summed[i] for i in connected]
     )
@@ -116,13 +117,13 @@ def reduce_to_statistics(
     weight_norms = reductions.l2_norms([weights[i] for i in connected])
     for i in connected:
         regularizer_grad = result.regularization_gradients[i]
-        if regularizer_grad is not None and not isinstance(
-            result.gradients[i], tf.IndexedSlices
+        if regularizer_grad is not None and not reductions.is_sparse(
+            result.gradients[i]
         ):
             # The regularizer's gradient is the same on every replica, and
             # the summed gradient holds it once per replica.
             data_norms[i] = reductions.l2_norm(
-                summed[i] - replicas * tf.cast(regularizer_grad, tf.float32)
+                summed[i] - replicas * ops.cast(regularizer_grad, "float32")
             )
     dead_counts = _dead_units(result, layout, summed)
     kernels = kernel_layers_measured(layout, connected)
@@ -139,16 +140,15 @@ def reduce_to_statistics(
         weight_norms=_stack(weight_norms),
         nonfinite=_stack(nonfinite),
         dead_units=_stack(dead_counts),
-        time_measured=_stack([t[0] for t in time], tf.bool),
+        time_measured=_stack([t[0] for t in time], "bool"),
         time_steps=_stack([t[1] for t in time]),
         early_grads=_stack([t[2] for t in time]),
         late_grads=_stack([t[3] for t in time]),
-        histograms=tf.reshape(
+        histograms=ops.reshape(
             _stack(
                 [reductions.histogram_buckets(summed[i]) for i in connected]
                 if histograms
                 else [],
-                tf.float64,
             ),
             [-1, reductions.HISTOGRAM_BINS, 3],
         ),
@@ -249,7 +249,12 @@ def to_record(
 
 
 def read(statistics: ProbeStatistics) -> ProbeStatistics:
-    """The statistics as numpy arrays (the probe's one read to the host)."""
+    """The statistics as numpy arrays (the probe's one read to the host:
+    one wait for the device, for all of them together)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return ProbeStatistics(*jax.device_get(tuple(statistics)))
     return ProbeStatistics(*(to_numpy(t) for t in statistics))
 
 
@@ -292,13 +297,13 @@ def _early_and_late(recurrent, sequence, grad):
     if grad is None or _keras_compat.keras_mask(sequence) is not None:
         # Not on the loss's path, or padded steps whose place differs from
         # sample to sample: no early/late comparison.
-        zero = tf.constant(0.0)
-        return tf.constant(False), zero, zero, zero
+        zero = ops.zeros((), "float32")
+        return ops.zeros((), "bool"), zero, zero, zero
     steps, early, late = reductions.early_and_late(grad, recurrent.backwards)
-    return (tf.constant(True), steps, early, late)
+    return (ops.ones((), "bool"), steps, early, late)
 
 
-def _stack(values, dtype=tf.float32):
+def _stack(values, dtype="float32"):
     if not values:
-        return tf.zeros([0], dtype)
-    return tf.stack([tf.cast(v, dtype) for v in values])
+        return ops.zeros([0], dtype)
+    return ops.stack([ops.cast(v, dtype) for v in values])

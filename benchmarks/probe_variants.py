@@ -28,9 +28,12 @@ import_tensorflow()  # without its start-up noise on stderr
 import keras
 import numpy as np
 
-from keras_trainwatch import _keras_compat, _tf_compat
+from keras_trainwatch import _keras_compat
+from keras_trainwatch.probe.backends.tensorflow import (
+    graph_options as _tf_compat,
+)
+from keras_trainwatch.probe.backends.tensorflow.probe import GradientProbe
 from keras_trainwatch.probe.batch import ProbeBatch
-from keras_trainwatch.probe.probe import GradientProbe
 from keras_trainwatch.probe.statistics import read
 
 

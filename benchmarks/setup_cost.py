@@ -287,7 +287,9 @@ def breakdown(name):
     import tensorflow as tf
 
     import keras_trainwatch as ktw
-    from keras_trainwatch import _tf_compat
+    from keras_trainwatch.probe.backends.tensorflow import (
+        graph_options as _tf_compat,
+    )
     from keras_trainwatch.probe.statistics import read
 
     model, x, y = compiled_model(name, PROBE_BATCH)
@@ -334,8 +336,8 @@ def setup_parts(name, optimizer_first=False):
     built before the pass (the order before it was moved): what that does
     to the pass's first touches of new memory."""
     from keras_trainwatch import _keras_compat
+    from keras_trainwatch.probe.backends.tensorflow.probe import GradientProbe
     from keras_trainwatch.probe.batch import ProbeBatch
-    from keras_trainwatch.probe.probe import GradientProbe
     from keras_trainwatch.probe.statistics import read, reduce_to_statistics
 
     model, x, y = (

@@ -9,7 +9,7 @@ from helpers import compiled, mlp
 
 import keras_trainwatch as ktw
 from keras_trainwatch.detectors import DeadReluDetector
-from keras_trainwatch.probe import gradient_pass
+from keras_trainwatch.probe import forward
 
 
 def boom(*args, **kwargs):
@@ -64,7 +64,7 @@ def test_a_bug_in_the_probe_is_not_blamed_on_probe_data(digits, monkeypatch):
         raise KeyError("a bug in a reduction")
 
     monkeypatch.setattr(
-        gradient_pass.reductions, "dead_units_from_output", broken
+        forward.reductions, "dead_units_from_output", broken
     )
     model = compiled(mlp(depth=2))
     watch = ktw.GradientWatch((digits[0][:64], digits[1][:64]))

@@ -6,8 +6,10 @@ import pytest
 import tensorflow as tf
 
 from keras_trainwatch.probe import GradientProbe, ProbeBatch
+from keras_trainwatch.probe.backends.tensorflow.gradient_pass import (
+    GradientPass,
+)
 from keras_trainwatch.probe.build import build_probe
-from keras_trainwatch.probe.gradient_pass import GradientPass
 
 
 def regularized_model():
@@ -414,7 +416,9 @@ def test_the_eager_probe_keeps_tensorflows_retracing_warnings_to_itself(
 def test_only_this_threads_retracing_warnings_are_dropped(caplog):
     import threading
 
-    from keras_trainwatch.probe.probe import _quiet_eager_retracing
+    from keras_trainwatch.probe.backends.tensorflow.probe import (
+        _quiet_eager_retracing,
+    )
 
     message = "6 out of the last 6 calls to f triggered tf.function retracing"
     with caplog.at_level("WARNING", logger="tensorflow"):
@@ -451,7 +455,9 @@ def test_the_first_probe_runs_eagerly_and_the_second_traces(digits):
 def test_grappler_is_off_only_inside_and_only_on_this_thread():
     import threading
 
-    from keras_trainwatch import _tf_compat
+    from keras_trainwatch.probe.backends.tensorflow import (
+        graph_options as _tf_compat,
+    )
 
     assert not _tf_compat.grappler_disabled()
     elsewhere = []

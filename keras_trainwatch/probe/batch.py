@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import sys
 from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_trainwatch._host import to_numpy
 
@@ -61,7 +61,7 @@ class ProbeBatch:
             ValueError: If the batch is empty or its parts disagree on the
                 number of samples.
         """
-        if isinstance(probe_data, tf.data.Dataset):
+        if _is_tf_dataset(probe_data):
             element = next(iter(probe_data.take(1)), None)
             if element is None:
                 raise ValueError(
@@ -111,47 +111,15 @@ class ProbeBatch:
         """
         if samples is None or self.size <= samples:
             return self
-        indices = tf.constant(
-            np.linspace(0, self.size - 1, samples).round().astype("int64")
-        )
+        indices = np.linspace(0, self.size - 1, samples).round().astype("int32")
 
         def take(structure):
             return keras.tree.map_structure(
-                lambda t: None if t is None else tf.gather(t, indices),
+                lambda t: None if t is None else keras.ops.take(t, indices, 0),
                 structure,
             )
 
         return ProbeBatch(take(self.x), take(self.y), take(self.sample_weight))
-
-    def split(self, strategy: tf.distribute.Strategy) -> tuple:
-        """`(x, y, sample_weight)` ready for `strategy.run`: with one
-        replica, the tensors; with several, an equal slice per replica
-        (samples beyond a multiple of the replica count are left out).
-
-        Raises:
-            ValueError: If the batch has fewer samples than replicas.
-        """
-        replicas = strategy.num_replicas_in_sync
-        parts = (self.x, self.y, self.sample_weight)
-        if replicas == 1:
-            return parts
-        per_replica = self.size // replicas
-        if per_replica == 0:
-            raise ValueError(
-                "Argument `probe_data` must have at least one sample per "
-                f"replica: {replicas} replicas, {self.size} sample(s)."
-            )
-
-        def replica_slice(context):
-            start = context.replica_id_in_sync_group * per_replica
-            return keras.tree.map_structure(
-                lambda t: None if t is None else t[start : start + per_replica],
-                parts,
-            )
-
-        return strategy.experimental_distribute_values_from_function(
-            replica_slice
-        )
 
     def _check_sizes(self):
         sizes = {
@@ -181,13 +149,21 @@ def _root_mean_square(structure) -> float | None:
     `structure`, or `None` when it holds none."""
     squares, count = 0.0, 0
     for tensor in keras.tree.flatten(structure):
-        if tensor is None or not tensor.dtype.is_floating:
+        if tensor is None or not keras.backend.is_float_dtype(
+            keras.backend.standardize_dtype(tensor.dtype)
+        ):
             continue
         values = to_numpy(tensor).astype(np.float64)
         values = values[np.isfinite(values)]
         squares += float(np.sum(values**2))
         count += values.size
     return float(np.sqrt(squares / count)) if count else None
+
+
+def _is_tf_dataset(value) -> bool:
+    # Only a program that imported TensorFlow can hold a tf.data.Dataset.
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and isinstance(value, tf.data.Dataset)
 
 
 def _to_tensors(structure):
@@ -201,8 +177,8 @@ def _to_tensors(structure):
             value.dtype, np.floating
         ):
             value = value.astype(keras.backend.floatx())
-        tensor = tf.convert_to_tensor(value)
-        if tensor.shape.rank == 0:
+        tensor = keras.ops.convert_to_tensor(value)
+        if len(tensor.shape) == 0:
             raise ValueError(
                 "Argument `probe_data` must hold batched arrays (a leading "
                 f"sample axis). Received a scalar: {value!r}"

@@ -6,22 +6,26 @@ from __future__ import annotations
 import logging
 
 import keras
-import tensorflow as tf
 
 from keras_trainwatch import _keras_compat
+from keras_trainwatch.probe.backends import probe_class
 from keras_trainwatch.probe.batch import ProbeBatch
-from keras_trainwatch.probe.errors import MODEL_ERRORS, model_computation
-from keras_trainwatch.probe.gradient_pass import reads_loss_scale
+from keras_trainwatch.probe.errors import (
+    MODEL_ERRORS,
+    ModelComputationError,
+    model_computation,
+)
+from keras_trainwatch.probe.forward import reads_loss_scale
 from keras_trainwatch.probe.layout import ModelLayout
-from keras_trainwatch.probe.probe import GradientProbe
 
 LOGGER = logging.getLogger("keras_trainwatch")
 
 
 def build_probe(
     model: keras.Model, batch: ProbeBatch, histograms: bool = False
-) -> GradientProbe:
-    """A checked `GradientProbe` for `model`, ready for the initial probe.
+):
+    """A checked `GradientProbe` (the running backend's) for `model`,
+    ready for the initial probe.
 
     What TensorFlow's `fit` builds only while tracing its first step (the
     layers of a subclassed model, the compiled loss and metrics, the
@@ -64,7 +68,7 @@ def build_probe(
             # `benchmarks/setup_cost.py --parts`).
             if reads_loss_scale(model):
                 _keras_compat.build_optimizer(model)
-        probe = GradientProbe(model, batch, histograms=histograms)
+        probe = probe_class()(model, batch, histograms=histograms)
         probe.validate()
         if unbuilt:
             _keras_compat.build_optimizer(model)
@@ -80,10 +84,10 @@ def build_probe(
 
 
 def _model_failure(error) -> str:
-    if isinstance(error, tf.errors.OpError):
+    if not isinstance(error, ModelComputationError):
         return (
             "computing its loss and gradients failed with "
-            f"{type(error).__name__}: {error.message}"
+            f"{type(error).__name__}: {getattr(error, 'message', error)}"
         )
     return str(error)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-import tensorflow as tf
+import keras
 
 
 class MissingLossError(ValueError):
@@ -31,10 +31,29 @@ class ModelComputationError(RuntimeError):
         self.error = error
 
 
+def _backend_runtime_errors() -> tuple[type[BaseException], ...]:
+    """What the backend raises while a compiled probe runs the model's
+    operations (labels out of range, memory exhausted)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return (tf.errors.OpError,)
+    if backend == "jax":
+        import jax
+
+        return (jax.errors.JaxRuntimeError,)
+    if backend == "torch":
+        import torch
+
+        return (torch.cuda.OutOfMemoryError,)
+    return ()
+
+
 # Errors of the model's computation: raised while running Python code of the
-# model (wrapped above), or by TensorFlow while the compiled probe runs the
-# model's ops (labels out of range, memory exhausted).
-MODEL_ERRORS = (ModelComputationError, tf.errors.OpError)
+# model (wrapped above), or by the backend while the probe runs the model's
+# operations.
+MODEL_ERRORS = (ModelComputationError, *_backend_runtime_errors())
 
 
 @contextlib.contextmanager

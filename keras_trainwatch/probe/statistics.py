@@ -17,7 +17,7 @@ from keras import ops
 from keras_trainwatch import _keras_compat
 from keras_trainwatch._host import to_numpy
 from keras_trainwatch.probe import reductions
-from keras_trainwatch.probe.gradient_pass import GradientPassResult
+from keras_trainwatch.probe.forward import GradientPassResult
 from keras_trainwatch.probe.layer_parts import ReluLayer
 from keras_trainwatch.probe.layout import ModelLayout
 from keras_trainwatch.records import (

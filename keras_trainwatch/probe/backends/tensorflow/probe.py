@@ -27,10 +27,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_trainwatch import _tf_compat
 from keras_trainwatch._host import to_numpy
+from keras_trainwatch.probe.backends.tensorflow import (
+    graph_options as _tf_compat,
+)
+from keras_trainwatch.probe.backends.tensorflow.gradient_pass import (
+    GradientPass,
+)
 from keras_trainwatch.probe.batch import ProbeBatch
-from keras_trainwatch.probe.gradient_pass import GradientPass
 from keras_trainwatch.probe.layout import ModelLayout
 from keras_trainwatch.probe.statistics import (
     ProbeStatistics,
@@ -43,7 +47,7 @@ from keras_trainwatch.records import ProbeRecord
 _LOG = logging.getLogger("keras_trainwatch")
 
 
-class GradientProbe:
+class TensorFlowProbe:
     """Measures per-layer gradient statistics of a model on a fixed batch.
 
     The work is one `tf.function`, traced once and reused for every probe.
@@ -61,7 +65,7 @@ class GradientProbe:
     Example:
 
     ```python
-    probe = GradientProbe(model, ProbeBatch.from_data((x, y)))
+    probe = TensorFlowProbe(model, ProbeBatch.from_data((x, y)))
     record = probe(epoch=0, step=0)
     print(record.layers[0].grad_norm)
     ```
@@ -78,7 +82,7 @@ class GradientProbe:
             or tf.distribute.get_strategy()
         )
         self._replicas = self._strategy.num_replicas_in_sync
-        self._batch = batch.split(self._strategy)
+        self._batch = _split(batch, self._strategy)
         self._input_scale = batch.input_scale
         self._target_scale = batch.target_scale
         self._gradient_pass = GradientPass(model, self.layout)
@@ -278,6 +282,35 @@ class GradientProbe:
                 "loss and are not watched: %s",
                 ", ".join(missing),
             )
+
+
+def _split(batch: ProbeBatch, strategy: tf.distribute.Strategy) -> tuple:
+    """`(x, y, sample_weight)` ready for `strategy.run`: with one replica,
+    the tensors; with several, an equal slice per replica (samples beyond a
+    multiple of the replica count are left out).
+
+    Raises:
+        ValueError: If the batch has fewer samples than replicas.
+    """
+    replicas = strategy.num_replicas_in_sync
+    parts = (batch.x, batch.y, batch.sample_weight)
+    if replicas == 1:
+        return parts
+    per_replica = batch.size // replicas
+    if per_replica == 0:
+        raise ValueError(
+            "Argument `probe_data` must have at least one sample per "
+            f"replica: {replicas} replicas, {batch.size} sample(s)."
+        )
+
+    def replica_slice(context):
+        start = context.replica_id_in_sync_group * per_replica
+        return keras.tree.map_structure(
+            lambda t: None if t is None else t[start : start + per_replica],
+            parts,
+        )
+
+    return strategy.experimental_distribute_values_from_function(replica_slice)
 
 
 class _EarlyProbe(NamedTuple):

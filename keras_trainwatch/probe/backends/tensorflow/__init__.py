@@ -1,0 +1,1 @@
+"""The TensorFlow probe: `tf.GradientTape` in one `tf.function`, under `tf.distribute`."""

@@ -23,9 +23,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from keras_trainwatch._quiet import import_tensorflow
+from keras_trainwatch._quiet import import_tensorflow_if_backend
 
-import_tensorflow()
+import_tensorflow_if_backend()
 
 import keras
 import numpy as np
@@ -56,7 +56,9 @@ def dead_share(model, x):
         [model.get_layer(f"conv_{i}").output for i in (0, 1)],
     )(x)
     return max(
-        float(np.mean(np.max(np.asarray(o), axis=(0, 1, 2)) <= 0))
+        float(
+            np.mean(np.max(keras.ops.convert_to_numpy(o), axis=(0, 1, 2)) <= 0)
+        )
         for o in outputs
     )
 

@@ -181,3 +181,13 @@ def has_default_name(obj) -> bool:
         return obj.name == parameter.default
     default = _naming.to_snake_case(type(obj).__name__)
     return re.fullmatch(rf"{re.escape(default)}(_\d+)?", obj.name) is not None
+
+
+def sync_model_state(model: keras.Model) -> None:
+    """Puts the training state on the model's variables. JAX's `fit` keeps
+    it to itself between a step and the end of the epoch (a callback's
+    `self.model` syncs it; code holding the model directly calls this);
+    nothing on the other backends."""
+    sync = getattr(model, "jax_state_sync", None)
+    if sync is not None:
+        sync()

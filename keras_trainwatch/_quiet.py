@@ -13,6 +13,7 @@ not one of those. If the import fails, everything captured is passed on.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import re
 import sys
@@ -85,3 +86,12 @@ def import_tensorflow(before_devices: Callable | None = None):
         # CUDA driver is tried: here, inside the filter.
         tensorflow.config.list_logical_devices()
     return tensorflow
+
+
+def import_tensorflow_if_backend() -> None:
+    """`import_tensorflow()` when Keras is going to run on TensorFlow (the
+    default, or `KERAS_BACKEND=tensorflow`) and it is installed; nothing
+    otherwise."""
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend == "tensorflow" and importlib.util.find_spec("tensorflow"):
+        import_tensorflow()

@@ -6,6 +6,13 @@ costs several percent of training time on small steps. Wrapping the model's
 `train_function` (called once per execution of `steps_per_execution` steps)
 costs one Python call per execution instead, and runs the hook right after
 the step, before the next one starts.
+
+On JAX the train function is `train_function(state, data) -> (logs,
+state)`, and `fit` keeps the state to itself until a callback asks for the
+model: the hook hands the new state to the model first (as `fit` does just
+after the call), so that anything the hook reads or assigns, through
+`Callback.model`'s sync or `model.jax_state_sync()`, is this step's state,
+never the previous step's donated (deleted) arrays.
 """
 
 from __future__ import annotations
@@ -46,11 +53,16 @@ class TrainStepHook:
             return
         hook = self
 
-        def train_function(iterator):
-            logs = current(iterator)
+        def train_function(*args):
+            result = current(*args)
             if hook._wrapper is train_function:
+                if _JAX_STATE_KEYS and isinstance(result, tuple):
+                    logs, state = result
+                    _hand_state_to(model, state)
+                else:
+                    logs = result
                 hook._after_execution(logs)
-            return logs
+            return result
 
         train_function.wrapped = current
         self._wrapper = train_function
@@ -60,5 +72,38 @@ class TrainStepHook:
         """Unwraps `model.train_function` (if something wrapped it again
         since, the wrapper stays but does nothing)."""
         wrapper, self._wrapper = self._wrapper, None
+        _HANDED.pop(id(model), None)
         if wrapper is not None and model.train_function is wrapper:
             model.train_function = wrapper.wrapped
+
+
+_JAX_STATE_KEYS = (
+    (
+        "trainable_variables",
+        "non_trainable_variables",
+        "optimizer_variables",
+        "metrics_variables",
+    )
+    if keras.backend.backend() == "jax"
+    else ()
+)
+
+
+_HANDED: dict[int, object] = {}
+
+
+def _hand_state_to(model: keras.Model, state: tuple) -> None:
+    """Makes JAX's new training state the one the model syncs from (without
+    syncing: that costs a Python assignment per variable, paid only when
+    something reads the model). Once per step: with two hooks installed,
+    the outer one must not hand the state over again after the inner one's
+    callbacks synced it and assigned to the variables (a rate lowered,
+    weights rolled back)."""
+    # Keras copies a dict or list set on a model into tracked containers,
+    # so the state handed over is remembered here, by identity (held, so
+    # that its id cannot be reused by a later step's state).
+    if _HANDED.get(id(model)) is state[0]:
+        return
+    _HANDED[id(model)] = state[0]
+    model._jax_state = dict(zip(_JAX_STATE_KEYS, state))
+    model._jax_state_synced = False

@@ -4,6 +4,6 @@
 # demo` (arguments are passed on, e.g. --log-dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup_env.sh plot
+./scripts/setup_env.sh tensorflow,plot
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 exec .venv/bin/trainwatch demo "$@"

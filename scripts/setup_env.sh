@@ -30,7 +30,15 @@ if [[ ! -f "$stamp" ]] || [[ "$installed" != "$wanted" ]] \
   [[ -n "$wanted" ]] && spec=".[$wanted]"
   # pip's and the build backend's chatter goes to a log, shown on failure.
   log=$(mktemp)
+  # PyTorch's CPU build (about 200 MB) from PyTorch's own index, before pip
+  # resolves the extras: PyPI's default build brings 3 GB of CUDA libraries.
+  torch_cpu=true
+  if [[ ",$wanted," == *,test,* || ",$wanted," == *,torch,* ]] \
+      && ! .venv/bin/python -c 'import torch' >/dev/null 2>&1; then
+    torch_cpu=".venv/bin/python -m pip install --quiet torch --index-url https://download.pytorch.org/whl/cpu"
+  fi
   if ! { .venv/bin/python -m pip install --quiet --upgrade pip \
+      && $torch_cpu \
       && .venv/bin/python -m pip install --quiet -e "$spec"; } >"$log" 2>&1; then
     cat "$log" >&2
     rm -f "$log"

@@ -23,7 +23,11 @@ def _two_cpus(tf):
     )
 
 
-import_tensorflow(before_devices=_two_cpus)  # without its start-up noise
+# Under KERAS_BACKEND=jax or torch, the backend-neutral tests (marked
+# `backends`) run without touching TensorFlow.
+ON_TENSORFLOW = os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow"
+if ON_TENSORFLOW:
+    import_tensorflow(before_devices=_two_cpus)  # without its start-up noise
 
 import keras
 import numpy as np

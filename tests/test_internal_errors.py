@@ -63,9 +63,7 @@ def test_a_bug_in_the_probe_is_not_blamed_on_probe_data(digits, monkeypatch):
     def broken(*args):
         raise KeyError("a bug in a reduction")
 
-    monkeypatch.setattr(
-        forward.reductions, "dead_units_from_output", broken
-    )
+    monkeypatch.setattr(forward.reductions, "dead_units_from_output", broken)
     model = compiled(mlp(depth=2))
     watch = ktw.GradientWatch((digits[0][:64], digits[1][:64]))
     with pytest.raises(KeyError, match="a bug in a reduction"):

@@ -71,10 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from keras_trainwatch._quiet import import_tensorflow
-
-    import_tensorflow()  # here, not at import: `--help` loads no TensorFlow
     if args.command == "demo":
+        from keras_trainwatch._quiet import import_tensorflow_if_backend
+
+        # Here, not at import: `--help` and `report` load no TensorFlow.
+        import_tensorflow_if_backend()
         from keras_trainwatch.cli.demo import run_demo
 
         _log_to(sys.stdout)

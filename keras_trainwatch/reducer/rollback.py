@@ -8,6 +8,7 @@ import tempfile
 import keras
 import numpy as np
 
+from keras_trainwatch import _keras_compat
 from keras_trainwatch._host import to_numpy
 from keras_trainwatch.learning_rate import optimizers_of
 
@@ -46,6 +47,9 @@ class HealthySnapshot:
         self.taken = False
 
     def _variables(self):
+        # On JAX, mid-epoch, the training state is put on the variables
+        # first: read or assigned, they are then this step's.
+        _keras_compat.sync_model_state(self._model)
         variables = list(self._model.variables)
         for optimizer in optimizers_of(self._model):
             # The step count moves on: schedules, probes and logs keep a

@@ -20,6 +20,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_trainwatch import _keras_compat
 from keras_trainwatch.probe.batch import ProbeBatch
 from keras_trainwatch.probe.forward import (
     GradientPassResult,
@@ -155,6 +156,7 @@ class FunctionalProbe:
         )
 
     def _arguments(self) -> tuple:
+        _keras_compat.sync_model_state(self.model)
         trainable = [v.value for v in self.layout.variables]
         others = [v.value for v in self._others]
         scale = loss_scale(self.model)

@@ -63,7 +63,7 @@ def test_every_statistic_agrees_with_tensorflow_on_identical_weights(
         {"early_late"} if backend == "jax" else set()
     )
     assert not set(other) - set(reference)
-    assert len(other) >= 50
+    assert len(other) >= 44
     for key, value in other.items():
         # The Dense bias before batch normalization has a true gradient of
         # 0 (normalization removes it): each backend's is float32 rounding
@@ -90,7 +90,13 @@ def test_a_watched_fit_without_tensorflow(tmp_path, backend):
     out = _run("fit_without_tensorflow.py", backend, str(tmp_path))
     report = json.loads(out.splitlines()[-1])
     assert report["tensorflow_imported"] is False
-    assert report["probes"] >= 3
-    assert report["findings"] == ["dead_relu"]
-    assert report["rolled_back"] >= 1
+    assert report["probes"] == 9  # every 5 steps of 44, and at the start
+    # The same seed unwatched ends at chance (0.1): its layers died.
+    assert report["unwatched_val_accuracy"] < 0.2
+    assert set(report["findings"]) & {"dead_relu", "no_gradient"}
+    assert report["reductions"] >= 1
+    assert report["val_accuracy"] > 0.6
+    # Written by TensorBoard's own writer, read back by the package's reader.
     assert report["rows_read_back"] >= 1
+    assert report["loss_points"] == report["probes"]
+    assert report["relative_grad_layers"] == ["conv_0", "conv_1", "output"]

@@ -18,7 +18,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2
-from tensorboard.plugins.custom_scalar import summary as custom_scalar_summary
+from tensorboard.plugins.custom_scalar import (
+    metadata as custom_scalar_metadata,
+)
 from tensorboard.plugins.histogram import metadata as histogram_metadata
 from tensorboard.plugins.scalar.summary_v2 import scalar_pb
 from tensorboard.plugins.text.summary_v2 import text_pb
@@ -70,14 +72,20 @@ class ProbeSummaryWriter:
         self._write_layout(step=0)
 
     def _write_layout(self, step):
-        layout = custom_scalar_summary.pb(
-            dashboard_layout(self._layout_has_learning_rate)
+        # What `custom_scalar.summary.pb` builds, without the TensorFlow it
+        # imports for it.
+        summary = summary_pb2.Summary()
+        summary.value.add(
+            tag=custom_scalar_metadata.CONFIG_SUMMARY_TAG,
+            metadata=custom_scalar_metadata.create_summary_metadata(),
+            tensor=tensor_util.make_tensor_proto(
+                dashboard_layout(
+                    self._layout_has_learning_rate
+                ).SerializeToString(),
+                dtype=np.object_,
+            ),
         )
-        # With TensorFlow installed, TensorBoard builds this one with
-        # TensorFlow's own proto classes: the same message, another class.
-        self._add(
-            summary_pb2.Summary.FromString(layout.SerializeToString()), step
-        )
+        self._add(summary, step)
 
     def _add(self, summary: summary_pb2.Summary, step: int) -> None:
         self._writer.add_event(

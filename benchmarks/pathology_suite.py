@@ -41,12 +41,11 @@ from collections.abc import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from keras_trainwatch._quiet import import_tensorflow
+from keras_trainwatch._quiet import import_tensorflow_if_backend
 
-import_tensorflow()  # without its start-up noise on stderr
+import_tensorflow_if_backend()  # without its start-up noise on stderr
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers as L
 
 import keras_trainwatch as ktw
@@ -486,10 +485,13 @@ def _binary_digits():
 
 
 class IndependentMeasure:
-    """The label checks, with code of their own (not the probe's): an eager
-    GradientTape and the layers' outputs, in training mode like the probe,
-    with every non-trainable variable (batch-norm statistics, seed states)
-    put back afterwards so that measuring does not change training."""
+    """The label checks, with code of their own (not the probe's): the
+    backend's own gradient call (an eager `tf.GradientTape`, `jax.grad` of
+    Keras's `compute_loss_and_updates`, `torch.autograd.grad`, see
+    `raw_gradients`) and the layers' outputs, in training mode like the
+    probe, with every non-trainable variable (batch-norm statistics, seed
+    states) put back afterwards so that measuring does not change
+    training."""
 
     def __init__(self, model):
         self.model = model
@@ -507,9 +509,14 @@ class IndependentMeasure:
 
     def faults(self, x, y):
         """The set of faults visible now."""
-        state = [v.numpy() for v in self.model.non_trainable_variables]
+        # JAX's fit keeps its state off the model between epochs' ends.
+        getattr(self.model, "jax_state_sync", lambda: None)()
+        state = [
+            keras.ops.convert_to_numpy(v)
+            for v in self.model.non_trainable_variables
+        ]
         try:
-            return self._faults(tf.convert_to_tensor(x), y)
+            return self._faults(keras.ops.convert_to_tensor(x), y)
         finally:
             for variable, value in zip(
                 self.model.non_trainable_variables, state
@@ -517,20 +524,17 @@ class IndependentMeasure:
                 variable.assign(value)
 
     def _faults(self, x, y):
-        watch_input = x.dtype.is_floating
-        with tf.GradientTape() as tape:
-            if watch_input:
-                tape.watch(x)
-            loss = self.model.compute_loss(x, y, self.model(x, training=True))
+        watch_input = keras.backend.is_float_dtype(
+            keras.backend.standardize_dtype(x.dtype)
+        )
         variables = self.model.trainable_variables
-        grads = tape.gradient(loss, variables + ([x] if watch_input else []))
-        input_grad = grads[-1] if watch_input else None
+        loss, grads, input_grad = raw_gradients(self.model, x, y, watch_input)
         by_variable = {
-            id(v): np.asarray(tf.convert_to_tensor(g), dtype=np.float64)
+            id(v): np.asarray(g, dtype=np.float64)
             for v, g in zip(variables, grads)
             if g is not None
         }
-        norms, finite = [], bool(np.isfinite(float(loss)))
+        norms, finite = [], bool(np.isfinite(loss))
         for layer in _flat_layers(self.model):
             values = [
                 by_variable[id(v)]
@@ -568,11 +572,71 @@ class IndependentMeasure:
             for out in (
                 outputs if isinstance(outputs, (list, tuple)) else [outputs]
             ):
-                out = np.asarray(out)
+                out = keras.ops.convert_to_numpy(out)
                 alive = np.any(out.reshape(-1, out.shape[-1]) != 0, axis=0)
                 if 1.0 - alive.mean() >= 0.5:
                     faults.add(DEAD)
         return faults
+
+
+def raw_gradients(model, x, y, watch_input):
+    """`(loss, gradients, input_gradient)` in training mode, with the
+    backend's own gradient call and nothing of the package: gradients as
+    numpy arrays in `model.trainable_variables` order (`None` where the
+    loss does not reach), the input's gradient `None` unless
+    `watch_input`."""
+    backend = keras.backend.backend()
+    variables = model.trainable_variables
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            if watch_input:
+                tape.watch(x)
+            loss = model.compute_loss(x, y, model(x, training=True))
+        grads = tape.gradient(loss, variables + ([x] if watch_input else []))
+    elif backend == "jax":
+        import jax
+
+        def loss_of(trainable, inputs):
+            loss, _ = model.compute_loss_and_updates(
+                trainable,
+                [v.value for v in model.non_trainable_variables],
+                [v.value for v in model.metrics_variables],
+                inputs,
+                y,
+                None,
+                training=True,
+                optimizer_variables=[
+                    v.value for v in model.optimizer.variables
+                ],
+            )
+            return loss
+
+        weights = [v.value for v in variables]
+        if watch_input:
+            loss, (grads, input_grad) = jax.value_and_grad(loss_of, (0, 1))(
+                weights, x
+            )
+            grads = list(grads) + [input_grad]
+        else:
+            loss, grads = jax.value_and_grad(loss_of)(weights, x)
+        # JAX's zeros for weights the loss does not reach stand as they are:
+        # a layer with zero gradient is what the labels look for anyway.
+    else:
+        import torch
+
+        inputs = x.detach().requires_grad_(True) if watch_input else x
+        loss = model.compute_loss(inputs, y, model(inputs, training=True))
+        sources = [v.value for v in variables] + (
+            [inputs] if watch_input else []
+        )
+        grads = list(torch.autograd.grad(loss, sources, allow_unused=True))
+    grads = [
+        None if g is None else keras.ops.convert_to_numpy(g) for g in grads
+    ]
+    input_grad = grads.pop() if watch_input else None
+    return float(keras.ops.convert_to_numpy(loss)), grads, input_grad
 
 
 def _flat_layers(model):
@@ -728,7 +792,7 @@ def extremes(records):
             if math.isfinite(spread):
                 min_spread = min(min_spread, spread)
         for time_stats in record.time_gradients:
-            if time_stats.steps >= 20 and time_stats.late_grad > 0:
+            if (time_stats.steps or 0) >= 20 and time_stats.late_grad > 0:
                 min_time = min(min_time, time_stats.ratio)
     return (
         min_ratio,

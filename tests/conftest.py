@@ -43,6 +43,23 @@ _CLEAR_TAKES_FREE_MEMORY = (
 )
 
 
+def pytest_collection_modifyitems(config, items):
+    """Deselects (and reports so) the tests of another backend's behaviour,
+    marked `only_on(...)`: under JAX or PyTorch, e.g., the tests of
+    TensorFlow's eager first probe."""
+    backend = keras.backend.backend()
+    kept, deselected = [], []
+    for item in items:
+        marker = item.get_closest_marker("only_on")
+        if marker is None or backend in marker.args:
+            kept.append(item)
+        else:
+            deselected.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
     """Every test starts from the same seeds and a clean Keras session."""

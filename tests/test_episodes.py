@@ -12,6 +12,8 @@ from keras_trainwatch.tensorboard.reader import read_runs
 from keras_trainwatch.tensorboard.writer import ProbeSummaryWriter
 from keras_trainwatch.watch.ledger import FindingLedger
 
+pytestmark = pytest.mark.backends
+
 
 def test_each_episode_is_read_back_with_its_own_end(tmp_path):
     ledger = FindingLedger()

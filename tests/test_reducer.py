@@ -11,6 +11,8 @@ import keras_trainwatch as ktw
 from keras_trainwatch.watch import WatchUpdate
 from keras_trainwatch.watch.ledger import LedgerUpdate
 
+pytestmark = pytest.mark.backends
+
 
 def seen(reducer, findings, record):
     """Hands the reducer a probe's update, as its watch would."""
@@ -199,6 +201,10 @@ def test_watch_must_be_a_gradient_watch():
 # --- Reacting to the watch ----------------------------------------------------
 
 
+@pytest.mark.only_on(
+    "tensorflow",
+    reason="TensorFlow's cross-entropy from logits: the exploding run of this test",
+)
 def test_exploding_gradients_lower_the_rate_at_the_step_they_are_found(
     regression_data, caplog
 ):
@@ -427,6 +433,7 @@ class TwoOptimizerModel(keras.Model):
         return {"loss": loss}
 
 
+@pytest.mark.only_on("tensorflow", reason="a train_step with tf.GradientTape")
 def test_several_optimizers_are_all_reduced():
     model = TwoOptimizerModel()
     model.compile(
@@ -447,6 +454,9 @@ def test_several_optimizers_are_all_reduced():
     assert {r.optimizer for r in reducer.reductions} == {"opt_a", "opt_b"}
 
 
+@pytest.mark.only_on(
+    "tensorflow", "jax", reason="Keras's PyTorch trainer runs one step a call"
+)
 def test_steps_per_execution_reaction_comes_at_the_probe_step(regression_data):
     x, y = regression_data
     model = mlp(input_dim=16, depth=3, outputs=1, output_activation=None)

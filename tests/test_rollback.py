@@ -6,6 +6,8 @@ import pytest
 
 from keras_trainwatch.reducer.rollback import HealthySnapshot, Rollback
 
+pytestmark = pytest.mark.backends
+
 
 def trained_model():
     keras.utils.set_random_seed(0)

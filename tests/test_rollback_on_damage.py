@@ -17,7 +17,14 @@ from keras_trainwatch.datasets import load_digits
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
 from rescue_dead_convnet import convnet, run
 
+pytestmark = pytest.mark.backends
 
+
+@pytest.mark.only_on(
+    "tensorflow",
+    "torch",
+    reason="JAX draws other initial weights: at its first probe only 62% of conv_0 is dead, below the rollback's 90%, and a reduction rescues it instead",
+)
 def test_a_dead_convnet_is_rolled_back_and_trains_like_its_healthy_twin():
     healthy = run(0.5, None, epochs=2)
     lowered_only = run(5.0, False, epochs=2)
@@ -36,10 +43,22 @@ def test_rollbacks_are_bounded_and_then_training_stops(caplog):
     result = run(5.0, True, epochs=3, factor=0.99, max_rollbacks=2)
     assert result["rollbacks"] == 2
     assert "giving up after 2 rollbacks" in caplog.text
-    # Chance: the healthy weights restored were those before any step.
-    assert result["accuracy"][-1] == pytest.approx(0.1, abs=0.05)
+    # The healthy weights restored are those before any step: the
+    # untrained network's accuracy, measured on its own.
+    x, y = load_digits(flatten=False)
+    keras.utils.set_random_seed(0)
+    untrained = convnet()
+    untrained.compile(
+        loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    _, accuracy = untrained.evaluate(x[1400:], y[1400:], verbose=0)
+    assert result["accuracy"][-1] == pytest.approx(accuracy, abs=1e-6)
 
 
+@pytest.mark.only_on(
+    "tensorflow",
+    reason="JAX and PyTorch clip cross-entropy at -log(1e-7) = 16.1, under the 10x jump the spike rule needs from 2.3",
+)
 def test_a_blow_up_in_the_first_steps_is_seen_at_once_and_probed():
     # Probing only at epoch ends: the jump of the loss in the first steps is
     # read step by step and followed by a probe right away.

@@ -59,6 +59,12 @@ class GradientEngine(Protocol):
     def no_gradient_recording(self):
         """A context in which operations are not recorded for gradients."""
 
+    def random_state_kept(self):
+        """A context that puts the backend's global random state back."""
+
+    compiles: bool
+    """Whether `compile` traces the function (else it runs eagerly)."""
+
     def compile(self, function: Callable) -> Callable:
         """`function`, compiled where the backend compiles."""
 
@@ -109,7 +115,13 @@ class FunctionalProbe:
         self._connected: list[int] | None = None
         self._last_histograms: np.ndarray | None = None
         self._function = self._engine.compile(self._statistics)
-        self.tracing_count = 0
+        self._calls_traced = 0
+
+    @property
+    def tracing_count(self) -> int:
+        """How many times the compiled function has been traced (0 where
+        the backend runs the probe eagerly)."""
+        return self._calls_traced if self._engine.compiles else 0
 
     @property
     def watched_variable_names(self) -> list[str]:
@@ -128,7 +140,8 @@ class FunctionalProbe:
     def validate(self) -> None:
         """Fails now if the batch does not fit the model: finds the
         variables the loss reaches (tracing the pass once)."""
-        self._find_connected(self._arguments())
+        with self._engine.random_state_kept():
+            self._find_connected(self._arguments())
 
     def __call__(self, epoch: int, step: int) -> ProbeRecord:
         """Runs one probe.
@@ -141,9 +154,10 @@ class FunctionalProbe:
             A `ProbeRecord`.
         """
         arguments = self._arguments()
-        if self._connected is None:
-            self._find_connected(arguments)
-        values = self._engine.read(self._function(*arguments))
+        with self._engine.random_state_kept():
+            if self._connected is None:
+                self._find_connected(arguments)
+            values = self._engine.read(self._function(*arguments))
         self._last_histograms = values.histograms if self.histograms else None
         return to_record(
             values,
@@ -204,7 +218,7 @@ class FunctionalProbe:
         return function
 
     def _statistics(self, trainable, others, scale, x, y, sample_weight):
-        self.tracing_count += 1
+        self._calls_traced += 1
         function = self._pass_function(others, scale, x, y, sample_weight)
         _, aux, grads, sequence_grads = self._engine.value_and_gradients(
             function, trainable

@@ -20,6 +20,7 @@ from keras_trainwatch.probe.statistics import ProbeStatistics
 class JaxEngine:
     """`GradientEngine` for Keras's JAX backend."""
 
+    compiles = True
     measures_sequences = False
 
     def reached(self, loss_of_weights, weights) -> list[bool]:
@@ -36,6 +37,11 @@ class JaxEngine:
         return value, aux, list(grads), None
 
     def no_gradient_recording(self):
+        return contextlib.nullcontext()
+
+    def random_state_kept(self):
+        # JAX has no global random state: Keras's seeds are variables,
+        # handed over and never written back.
         return contextlib.nullcontext()
 
     def compile(self, function):

@@ -9,6 +9,8 @@ flattened tensor: one wait for the device per probe.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 
@@ -19,6 +21,7 @@ from keras_trainwatch.probe.statistics import ProbeStatistics
 class TorchEngine:
     """`GradientEngine` for Keras's PyTorch backend."""
 
+    compiles = False
     measures_sequences = True
 
     def reached(self, loss_of_weights, weights) -> list[bool]:
@@ -46,6 +49,23 @@ class TorchEngine:
 
     def no_gradient_recording(self):
         return torch.no_grad()
+
+    @contextlib.contextmanager
+    def random_state_kept(self):
+        # Keras's PyTorch dropout without a seed draws from PyTorch's global
+        # generator: put back, training draws the same masks as unwatched.
+        cpu = torch.get_rng_state()
+        cuda = (
+            torch.cuda.get_rng_state_all()
+            if torch.cuda.is_initialized()
+            else None
+        )
+        try:
+            yield
+        finally:
+            torch.set_rng_state(cpu)
+            if cuda is not None:
+                torch.cuda.set_rng_state_all(cuda)
 
     def compile(self, function):
         # Eager: `torch.compile` would cost more at the first probe than the

@@ -148,18 +148,21 @@ def timings(name, repeats=20):
 
 
 def host_reads(name, steps=200, every=50):
-    """The package's host reads in a watched `fit` of `steps` steps with a
-    probe every `every` steps, counted where it reads: the probe's one read
-    per probe, and the step losses' reads."""
+    """The package's host reads in watched `fit`s of `steps` steps with a
+    probe every `every` steps, without and with `AutoLRReducer`, counted
+    where the package reads: the probe's one read per probe, the step
+    losses' reads (one by one for the first 32 steps, then 16 at a time),
+    and the reducer's non-finite check of each step's loss."""
     import keras_trainwatch as ktw
     from keras_trainwatch.probe.backends.functional import FunctionalProbe
+    from keras_trainwatch.reducer import divergence
     from keras_trainwatch.watch import step_losses
 
-    counts = {"probe": 0, "losses": 0}
-    read_statistics = FunctionalProbe.__init__
+    counts = {"probe": 0, "losses": 0, "reducer": 0}
+    original_init = FunctionalProbe.__init__
 
     def counting_init(self, *args, **kwargs):
-        read_statistics(self, *args, **kwargs)
+        original_init(self, *args, **kwargs)
         engine_read = self._engine.read
 
         def read(values):
@@ -168,33 +171,51 @@ def host_reads(name, steps=200, every=50):
 
         self._engine.read = read
 
-    loss_read = step_losses.to_numpy
+    def counting(module, key):
+        original = module.to_numpy
 
-    def counting_loss_read(value):
-        counts["losses"] += 1
-        return loss_read(value)
+        def to_numpy(value):
+            counts[key] += 1
+            return original(value)
 
+        return original, to_numpy
+
+    loss_read, step_losses.to_numpy = counting(step_losses, "losses")
+    reducer_read, divergence.to_numpy = counting(divergence, "reducer")
     FunctionalProbe.__init__ = counting_init
-    step_losses.to_numpy = counting_loss_read
+    figures = {}
     try:
         x, y = data(steps * BATCH // 4)
-        model = compiled(name)
-        watch = ktw.GradientWatch((x[:BATCH], y[:BATCH]), every_n_steps=every)
-        model.fit(
-            x, y, batch_size=BATCH // 4, epochs=1, callbacks=[watch], verbose=0
-        )
+        for reducer in (False, True):
+            counts.update(probe=0, losses=0, reducer=0)
+            model = compiled(name)
+            watch = ktw.GradientWatch(
+                (x[:BATCH], y[:BATCH]), every_n_steps=every
+            )
+            callbacks = [watch]
+            if reducer:
+                callbacks.append(ktw.AutoLRReducer(watch=watch, monitor=None))
+            model.fit(
+                x,
+                y,
+                batch_size=BATCH // 4,
+                epochs=1,
+                callbacks=callbacks,
+                verbose=0,
+            )
+            label = "with_reducer" if reducer else "watch_only"
+            figures[f"{label}_probes"] = len(watch.records)
+            figures[f"{label}_reads_per_probe"] = counts["probe"] / len(
+                watch.records
+            )
+            figures[f"{label}_reads_per_100_steps"] = (
+                100 * sum(counts.values()) / steps
+            )
     finally:
-        FunctionalProbe.__init__ = read_statistics
+        FunctionalProbe.__init__ = original_init
         step_losses.to_numpy = loss_read
-    probes = len(watch.records)
-    return {
-        "probes": probes,
-        "reads_per_probe": counts["probe"] / probes,
-        "loss_reads_per_100_steps_after_32": None,
-        "reads_per_100_steps": 100
-        * (counts["probe"] + counts["losses"])
-        / steps,
-    }
+        divergence.to_numpy = reducer_read
+    return figures
 
 
 def peak_memory(name, what):

@@ -15,7 +15,7 @@ site=${GPU_CHECK_SITE:-/tmp/keras_trainwatch_gpu_site}
 if [[ ! -d "$site/keras" ]]; then
   "$python" -m pip install --quiet --no-index --find-links wheelhouse \
     --no-deps --target "$site" keras tensorboard namex absl-py rich \
-    markdown-it-py mdurl pygments optree h5py protobuf six
+    markdown-it-py mdurl pygments optree h5py protobuf six packaging
   # JAX's own ml_dtypes and numpy stay the ones JAX was built with.
 fi
 export PYTHONPATH="$site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -26,7 +26,7 @@ for backend in "${@:-jax torch}"; do
   for one in $backend; do
     echo "=== $one"
     start=$(date +%s)
-    KERAS_BACKEND=$one timeout 300 "$python" benchmarks/gpu_check.py || echo "$one: failed ($?)"
+    KERAS_BACKEND=$one timeout 220 "$python" benchmarks/gpu_check.py || echo "$one: failed ($?)"
     echo "$one: $(( $(date +%s) - start )) s"
   done
 done

@@ -100,3 +100,11 @@ def test_a_watched_fit_without_tensorflow(tmp_path, backend):
     assert report["rows_read_back"] >= 1
     assert report["loss_points"] == report["probes"]
     assert report["relative_grad_layers"] == ["conv_0", "conv_1", "output"]
+
+
+def test_data_parallel_on_two_jax_devices_probes_like_one_device():
+    outcome = json.loads(_run("jax_data_parallel.py", "jax").splitlines()[-1])
+    assert outcome["devices"] == 2  # the weights really are spread
+    assert outcome["probes"] == [9, 9]
+    assert outcome["worst_relative_difference"] < 1e-5
+    assert outcome["same_findings"]

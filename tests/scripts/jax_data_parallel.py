@@ -11,11 +11,11 @@ import os
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
 os.environ["KERAS_BACKEND"] = "jax"
 
-import jax  # noqa: E402
-import keras  # noqa: E402
+import jax
+import keras
 
-import keras_trainwatch as ktw  # noqa: E402
-from keras_trainwatch.datasets import load_digits  # noqa: E402
+import keras_trainwatch as ktw
+from keras_trainwatch.datasets import load_digits
 
 x, y = load_digits()
 x, y = x[:512], y[:512]

@@ -58,6 +58,8 @@ VANISHING, EXPLODING, DEAD, HEALTHY = (
     "dead_relu",
     "healthy",
 )
+# What the independent measurement may see besides the labels.
+NO_GRADIENT = "no_gradient"
 CE = "sparse_categorical_crossentropy"
 
 
@@ -547,6 +549,11 @@ class IndependentMeasure:
                     math.sqrt(sum(float(np.sum(a * a)) for a in values))
                 )
         faults = set()
+        if finite and norms and max(norms) == 0:
+            # Every gradient exactly 0: on JAX and PyTorch, a softmax
+            # saturated into cross-entropy (computed on clipped
+            # probabilities there, from logits on TensorFlow).
+            faults.add(NO_GRADIENT)
         if not finite or max(norms, default=0.0) > 1e3:
             faults.add(EXPLODING)
         elif len(norms) > 1 and 0 < norms[0] < 1e-3 * norms[-1]:
@@ -660,6 +667,7 @@ class Outcome:
     before_nan: str
     seconds: float
     records: list
+    seen: frozenset = frozenset()
 
 
 def run(case: Case, probe_samples: int = 256) -> Outcome:
@@ -747,6 +755,7 @@ def run(case: Case, probe_samples: int = 256) -> Outcome:
         before_nan,
         seconds,
         list(watch.records),
+        frozenset().union(*kinds_seen),
     )
 
 
@@ -861,7 +870,12 @@ def main():
         o.first_caught is not None and o.first_caught == o.first_visible
         for o in faulty
     )
-    unconfirmed = [o.case.name for o in outcomes if not o.confirmed]
+    unconfirmed = [
+        f"{o.case.name} (measured: {', '.join(sorted(o.seen)) or 'nothing'}; "
+        f"found: {', '.join(sorted({f.kind for f in o.findings})) or 'nothing'})"
+        for o in outcomes
+        if not o.confirmed
+    ]
     print(
         f"\nrecall {recall}/{len(faulty)}, false alarms {false_alarms}/{len(controls)}, "
         f"median detection probe {statistics.median(detection) if detection else 'n/a'}"
@@ -881,6 +895,11 @@ def main():
     if unconfirmed:
         print(
             f"labels not confirmed by the independent measurement: {', '.join(unconfirmed)}"
+        )
+        confirmed = [o for o in faulty if o.confirmed]
+        print(
+            "over the confirmed labels: recall "
+            f"{sum(o.first_caught is not None for o in confirmed)}/{len(confirmed)}"
         )
     print_extremes(outcomes)
 

@@ -108,3 +108,24 @@ def test_data_parallel_on_two_jax_devices_probes_like_one_device():
     assert outcome["probes"] == [9, 9]
     assert outcome["worst_relative_difference"] < 1e-5
     assert outcome["same_findings"]
+
+
+def test_a_backend_without_gradients_is_refused_at_construction():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import numpy as np, keras_trainwatch as ktw\n"
+            "ktw.GradientWatch((np.zeros((4, 3)), np.zeros(4)))",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": "numpy"},
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert (
+        "ValueError: GradientWatch computes gradients with the Keras backend, "
+        "and backend 'numpy' has none it can use. Expected one of tensorflow, "
+        "jax, torch (set KERAS_BACKEND)." in result.stderr
+    )

@@ -24,6 +24,7 @@ from keras_trainwatch.detectors.suite import DetectorSuite
 from keras_trainwatch.findings import Finding
 from keras_trainwatch.learning_rate import optimizer_step
 from keras_trainwatch.probe import GradientProbe, ProbeBatch
+from keras_trainwatch.probe.backends import check_backend
 from keras_trainwatch.records import ProbeRecord, recovered
 from keras_trainwatch.step_hook import TrainStepHook
 from keras_trainwatch.tensorboard.writer import ProbeSummaryWriter
@@ -44,7 +45,9 @@ class GradientWatch(keras.callbacks.Callback):
     layer by layer (see `keras_trainwatch.KINDS` and docs/gradient_watch.md).
 
     It measures the gradients of the model's own loss on a fixed probe batch
-    (in training mode, with `tf.GradientTape`, in one compiled function)
+    (in training mode, with the backend's own gradient call: `tf.GradientTape`
+    on TensorFlow, `jax.value_and_grad` on JAX, `torch.autograd.grad` on
+    PyTorch, in one compiled function where the backend compiles)
     once before the first step, then at the end of every epoch or every
     `every_n_steps` steps, and runs the rules of `detectors` on them. Each
     finding names the layer, the evidence and the known remedy. Probing is
@@ -150,6 +153,7 @@ class GradientWatch(keras.callbacks.Callback):
         self.probe_samples = optional_positive_int(
             "probe_samples", probe_samples
         )
+        check_backend()
         self.probe_batch = ProbeBatch.from_data(probe_data).at_most(
             self.probe_samples
         )

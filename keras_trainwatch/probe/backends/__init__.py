@@ -14,6 +14,22 @@ import keras
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
+def check_backend() -> None:
+    """Fails unless the running Keras backend has a probe.
+
+    Raises:
+        ValueError: On a backend the probe does not support (`numpy`, or one
+            newer than this package).
+    """
+    backend = keras.backend.backend()
+    if backend not in BACKENDS:
+        raise ValueError(
+            "GradientWatch computes gradients with the Keras backend, and "
+            f"backend '{backend}' has none it can use. Expected one of "
+            f"{', '.join(BACKENDS)} (set KERAS_BACKEND)."
+        )
+
+
 def probe_class() -> type:
     """The probe class of the running Keras backend (a model and a batch in,
     a callable that probes out)."""
@@ -37,8 +53,4 @@ def probe_class() -> type:
 
 class _UnsupportedBackend:
     def __init__(self, *args, **kwargs):
-        raise ValueError(
-            "GradientWatch computes gradients with the Keras backend, and "
-            f"backend '{keras.backend.backend()}' has none it can use. "
-            f"Expected one of {', '.join(BACKENDS)} (set KERAS_BACKEND)."
-        )
+        check_backend()

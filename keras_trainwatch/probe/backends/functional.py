@@ -101,17 +101,10 @@ class FunctionalProbe:
         self._input_scale = batch.input_scale
         self._target_scale = batch.target_scale
         trainable = {id(v) for v in self.layout.variables}
-        # Every other variable the pass may read, handed over at each call.
-        self._others = [
-            v
-            for v in _unique(
-                list(model.variables)
-                + list(
-                    getattr(getattr(model, "optimizer", None), "variables", [])
-                )
-            )
-            if id(v) not in trainable
-        ]
+        # Every other variable the forward pass reads (batch-norm
+        # statistics, seed states, frozen weights), handed over at each
+        # call: a compiled probe must not keep their values from its trace.
+        self._others = [v for v in model.variables if id(v) not in trainable]
         self._connected: list[int] | None = None
         self._last_histograms: np.ndarray | None = None
         self._function = self._engine.compile(self._statistics)
@@ -258,12 +251,3 @@ class FunctionalProbe:
         for i in regularized:
             result[i] = grads[i]
         return result
-
-
-def _unique(variables):
-    seen, unique = set(), []
-    for v in variables:
-        if id(v) not in seen:
-            seen.add(id(v))
-            unique.append(v)
-    return unique

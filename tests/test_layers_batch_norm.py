@@ -5,6 +5,8 @@ import pytest
 
 from keras_trainwatch import layers
 
+pytestmark = pytest.mark.backends
+
 
 def test_factory_passes_every_setting():
     layer = layers.batch_normalization(

@@ -4,6 +4,8 @@ import pytest
 
 from keras_trainwatch import layers
 
+pytestmark = pytest.mark.backends
+
 
 def kinds(config):
     return [

@@ -2,6 +2,9 @@ import pytest
 
 from keras_trainwatch import layers
 
+pytestmark = pytest.mark.backends
+
+
 EXPECTED = layers.BlockConfig(
     units=32, batch_norm={"position": "after"}, dropout={"rate": 0.2}
 )

@@ -6,6 +6,8 @@ import pytest
 
 from keras_trainwatch import layers
 
+pytestmark = pytest.mark.backends
+
 
 def test_rate_zero_adds_nothing():
     assert layers.dropout(0.0) is None

@@ -1,4 +1,5 @@
 import keras
+import pytest
 from helpers import mlp
 
 from keras_trainwatch.model_graph import is_relu_activated
@@ -7,6 +8,8 @@ from keras_trainwatch.probe.layout import (
     GRADIENTS,
     ModelLayout,
 )
+
+pytestmark = pytest.mark.backends
 
 
 def test_sequential_layers_in_order_with_relus_read_from_outputs():

@@ -6,6 +6,9 @@ from helpers import assert_watched_silently
 import keras_trainwatch as ktw
 from keras_trainwatch.models import build_cnn, build_mlp, build_residual_mlp
 
+pytestmark = pytest.mark.backends
+
+
 BUILDERS = {
     "mlp": (lambda **kw: build_mlp((64,), 10, **kw), "digits"),
     "mlp_batch_norm": (

@@ -16,6 +16,9 @@ from helpers import compiled, mlp
 import keras_trainwatch as ktw
 from keras_trainwatch import layers, models
 
+pytestmark = pytest.mark.backends
+
+
 LOADER = Path(__file__).parent / "scripts" / "load_saved_models.py"
 
 SCHEDULES = {
@@ -141,6 +144,12 @@ def test_a_process_that_never_imports_the_package_cannot_load_them(saved):
     assert "ScaledSchedule" in loaded["ExponentialDecay.keras"]["error"]
 
 
+@pytest.mark.only_on(
+    "tensorflow",
+    "jax",
+    reason="model.export writes a TensorFlow SavedModel (through jax2tf on "
+    "JAX); on PyTorch Keras's export stops in torch.export on this model",
+)
 def test_an_exported_artifact_serves_without_the_package(saved, tmp_path):
     # The way out docs/serialization.md offers a serving process that must
     # not import the package: an inference artifact, which names no class.

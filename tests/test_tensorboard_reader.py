@@ -4,6 +4,8 @@ from helpers import compiled, mlp
 import keras_trainwatch as ktw
 from keras_trainwatch.tensorboard.reader import read_runs
 
+pytestmark = pytest.mark.backends
+
 
 def test_reads_back_findings_and_series_of_every_run(digits, tmp_path):
     x, y = digits

@@ -194,6 +194,8 @@ class Finding:
         episode_epoch: Epoch at which the current (latest) episode began
             (`None` at construction means the first probe's).
         episode_step: Step at which the current episode began (likewise).
+        measure: What `value` (and `threshold`) measure, e.g. `"dead
+            share of units"`, or `None` where nothing was measured.
     """
 
     kind: FindingKind
@@ -213,6 +215,7 @@ class Finding:
     episodes: int = 1
     episode_epoch: int | None = None
     episode_step: int | None = None
+    measure: str | None = None
 
     def __post_init__(self):
         one_of("kind", self.kind, KINDS)

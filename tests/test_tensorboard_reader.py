@@ -31,9 +31,12 @@ def test_reads_back_findings_and_series_of_every_run(digits, tmp_path):
             f.threshold,
             f.message,
             f.remedy,
+            measure=f.measure,
         )
         for f in watches["dead"].findings
     )
+    # Each value says what it measures, written and read back.
+    assert {f.measure for f in dead.findings} == {"dead share of units"}
     assert healthy.findings == ()
     assert dead.series("grad_norm")["hidden_0"] == [
         (r.step, pytest.approx(r.layer("hidden_0").grad_norm))

@@ -25,12 +25,21 @@ def findings_table(runs: Sequence[WatchedRun]) -> str:
     """
     if not runs:
         return "No GradientWatch runs found (no 'gradient_watch' folders with event files)."
-    header = ("run", "finding", "layer", "epoch", "step", "value", "ended")
+    header = (
+        "run",
+        "finding",
+        "layer",
+        "epoch",
+        "step",
+        "value",
+        "of",
+        "ended",
+    )
     rows = []
     remedies = {}
     for run in runs:
         if not run.findings:
-            rows.append((run.name, "none", "", "", "", "", ""))
+            rows.append((run.name, "none", "", "", "", "", "", ""))
         for f in run.findings:
             rows.append(
                 (
@@ -42,6 +51,7 @@ def findings_table(runs: Sequence[WatchedRun]) -> str:
                     "\u2013"
                     if f.value is None
                     else f"{f.value:.3g}",  # en dash
+                    f.measure or "",
                     "lasting"
                     if f.resolved_step is None
                     else f"step {f.resolved_step}",

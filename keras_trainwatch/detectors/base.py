@@ -80,9 +80,13 @@ class ModelCheck(Protocol):
     ) -> list[Finding]: ...
 
 
-def make_finding(kind, record, layer, value, threshold, message, remedy=""):
-    """A `Finding` of `kind` at the probe of `record`."""
+def make_finding(
+    kind, record, layer, value, threshold, message, remedy="", *, measure
+):
+    """A `Finding` of `kind` at the probe of `record`; `measure` says what
+    `value` and `threshold` are."""
     return Finding(
+        measure=measure,
         kind=kind,
         layer=layer,
         epoch=record.epoch,

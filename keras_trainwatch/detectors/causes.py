@@ -111,6 +111,7 @@ class CauseLinker:
                     f"{self.max_data_scale:g}, unit scale is 1), read directly "
                     f"by layer '{input_symptoms[0].layer}'. They explain "
                     f"{_symptom_list(input_symptoms)}.",
+                    measure="input RMS",
                 )
             )
             explained.update({id(f): "unscaled inputs" for f in input_symptoms})
@@ -136,6 +137,7 @@ class CauseLinker:
                     f"{self.max_data_scale:g}), so the errors and gradients "
                     f"are that much larger. They explain "
                     f"{_symptom_list(target_symptoms)}.",
+                    measure="target RMS",
                 )
             )
             for f in target_symptoms:

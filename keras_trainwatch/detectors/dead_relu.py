@@ -68,6 +68,7 @@ class DeadReluDetector:
                         f"({fraction:.0%}) {how} (threshold "
                         f"{self.max_dead_fraction:.0%})."
                         + _permanent(fraction),
+                        measure="dead share of units",
                     )
                 )
         return findings

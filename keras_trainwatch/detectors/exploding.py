@@ -109,6 +109,9 @@ class ExplodingGradientDetector:
                         scaled,
                         self.max_grad_norm,
                         evidence + ".",
+                        "gradient norm"
+                        if scaled == norm
+                        else "gradient norm per unit of input RMS",
                     )
                 )
                 continue
@@ -133,6 +136,7 @@ class ExplodingGradientDetector:
                         self.max_growth,
                         f"gradient norm grew {growth:.3g}x to {norm:.3g} "
                         f"over the last {probes(len(recent_norms))}.",
+                        "growth of the gradient norm",
                     )
                 )
         return findings
@@ -149,6 +153,7 @@ class ExplodingGradientDetector:
                 f"{lowest.nonfinite} non-finite gradient entries "
                 f"({len(bad_layers)} of {len(record.layers)} layers affected; "
                 f"probe loss {record.loss:.4g}).",
+                "non-finite gradient entries",
             )
         if not math.isfinite(record.loss):
             return self._finding(
@@ -157,10 +162,11 @@ class ExplodingGradientDetector:
                 record.loss,
                 0.0,
                 f"the probe loss is {record.loss}.",
+                "probe loss",
             )
         return None
 
-    def _finding(self, record, layer, value, threshold, evidence):
+    def _finding(self, record, layer, value, threshold, evidence, measure):
         where = "the loss" if layer is None else f"layer '{layer}'"
         return make_finding(
             EXPLODING_GRADIENTS,
@@ -169,6 +175,7 @@ class ExplodingGradientDetector:
             value,
             threshold,
             f"Exploding gradients in {where}: {evidence}",
+            measure=measure,
         )
 
 

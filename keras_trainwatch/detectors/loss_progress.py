@@ -235,6 +235,7 @@ class LossProgressDetector:
             f"(under {FROZEN_RANGE:g}; {_listed(losses)}) and never fell "
             f"{MIN_IMPROVEMENT:.0%} below its first epoch's "
             f"({self._first:.4g}): the weights are not changing.",
+            measure="loss range over its value",
         )
 
     def _stalled(self, record, losses):
@@ -268,6 +269,7 @@ class LossProgressDetector:
             f"The training loss is not improving: {self.stalled_epochs}"
             f"{share} epochs without a downward trend (flagged from "
             f"{self.wait}; {_listed(losses)}), {level}: {verdict}.",
+            measure="epochs without a downward trend",
         )
 
     def _oscillation(self, record, losses):
@@ -298,6 +300,7 @@ class LossProgressDetector:
                 f"{self.patience} epochs it rose {rises} times by more than "
                 f"{MIN_SWING:.0%} of its largest value and fell {falls} times "
                 f"without improving ({_listed(losses)}).",
+                measure="rises in the window",
             )
         ]
 

@@ -25,6 +25,11 @@ EXTREME_JUMP = 10.0
 MIN_RISE_OF_START = 0.2
 
 
+# What a spike's value measures, by the rule that spoke.
+Z_MEASURE = "standard deviations above the mean"
+JUMP_MEASURE = "times the first steps' largest"
+
+
 class SpikeDetector:
     """Flags a value that jumps far above its recent range.
 
@@ -147,7 +152,7 @@ class SpikeDetector:
 
         extreme = value >= EXTREME_JUMP * max(self._values)
         return self._candidate(
-            epoch, step, value, z, self.max_z, describe, extreme
+            epoch, step, value, (z, Z_MEASURE), self.max_z, describe, extreme
         )
 
     def _early_jump(self, epoch, step, value):
@@ -173,7 +178,13 @@ class SpikeDetector:
         jump = value / reference
         extreme = jump >= EXTREME_JUMP * EARLY_JUMP
         return self._candidate(
-            epoch, step, value, jump, EARLY_JUMP, describe, extreme
+            epoch,
+            step,
+            value,
+            (jump, JUMP_MEASURE),
+            EARLY_JUMP,
+            describe,
+            extreme,
         )
 
     def _candidate(
@@ -210,8 +221,10 @@ class SpikeDetector:
             self._values.append(self._pending[2])
             self._pending = None
 
-    def _spike(self, epoch, step, value, threshold, evidence):
+    def _spike(self, epoch, step, measured, threshold, evidence):
+        value, measure = measured
         return Finding(
+            measure=measure,
             kind=LOSS_SPIKE,
             layer=None,
             epoch=epoch,

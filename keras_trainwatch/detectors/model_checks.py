@@ -92,6 +92,7 @@ def check_model(model: keras.Model) -> list[Finding]:
             f"Dropout layer '{layer.name}' drops {layer.rate:.0%} of its "
             f"inputs at every step (flagged above {MAX_DROPOUT_RATE:.0%}): "
             "the layers after it see almost nothing to learn from.",
+            measure="dropout rate",
         )
         for layer in _keras_compat.all_layers(model)
         if isinstance(layer, keras.layers.Dropout)
@@ -146,6 +147,7 @@ def _output_checks(layer, output, loss):
                 "always 1.0, so no gradient reaches any weight.",
                 "Use sigmoid for a single output unit (binary), or one unit per "
                 "class with softmax.",
+                measure="output units",
             )
         ]
     if (
@@ -223,6 +225,7 @@ def unreachable_targets(model: keras.Model, targets) -> list[Finding]:
             "the targets), or scale the targets into the output's range.",
             value=floor / base,
             threshold=MAX_UNREACHABLE,
+            measure="best loss over the base-rate loss",
         )
     ]
 
@@ -259,14 +262,21 @@ def _linear_stacks(outputs):
     return found
 
 
-def _mismatch(layer, message, remedy, value=None, threshold=None):
+def _mismatch(layer, message, remedy, value=None, threshold=None, measure=None):
     return _finding(
-        MISMATCHED_OUTPUT, layer.name, value, threshold, message, remedy
+        MISMATCHED_OUTPUT,
+        layer.name,
+        value,
+        threshold,
+        message,
+        remedy,
+        measure=measure,
     )
 
 
-def _finding(kind, layer, value, threshold, message, remedy=""):
+def _finding(kind, layer, value, threshold, message, remedy="", measure=None):
     return Finding(
+        measure=measure,
         kind=kind,
         layer=layer,
         epoch=0,

@@ -52,6 +52,7 @@ class NoGradientDetector:
                 f"No gradient reaches any weight: all {len(record.layers)} "
                 f"layers get exactly 0 (probe loss {record.loss:.4g}), so "
                 "nothing trains.",
+                measure="largest gradient norm",
             )
         ]
 

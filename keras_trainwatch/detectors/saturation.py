@@ -103,6 +103,7 @@ class SaturationDetector:
             "probe batch sit in the flat tails, where the derivative is "
             "under 2% of its peak (flagged from "
             f"{self.max_saturated:.0%}), and it costs learning: {cost}.",
+            measure="share of outputs in the tails",
         )
 
 

@@ -49,6 +49,7 @@ class SymmetricUnitsDetector:
                 f"(relative spread {stats.weight_spread:.1g} and "
                 f"{stats.grad_spread:.1g}, identical under {MAX_SPREAD:g}), "
                 "so they stay identical and the layer works as one unit.",
+                measure="relative spread of the units",
             )
             for stats in record.unit_spread
             if stats.weight_spread <= MAX_SPREAD

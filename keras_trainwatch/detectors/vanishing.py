@@ -99,7 +99,8 @@ class VanishingGradientDetector:
                     layer.name,
                     ratio,
                     self.max_ratio,
-                    f"Vanishing gradients in layer '{layer.name}': the data "
+                    measure="|g|/|w| over the largest above",
+                    message=f"Vanishing gradients in layer '{layer.name}': the data "
                     f"loss gives it {ratio:.1e} times the relative gradient "
                     f"of the largest layer above it (|g|/|w| = {rel:.2e}; "
                     f"flagged when that ratio < {self.max_ratio:g} and "
@@ -129,7 +130,8 @@ class VanishingGradientDetector:
                     stats.name,
                     ratio,
                     self.max_ratio,
-                    f"Vanishing gradients through time in layer "
+                    measure="early over late step gradient",
+                    message=f"Vanishing gradients through time in layer "
                     f"'{stats.name}': the gradient reaching the first tenth "
                     f"of its {stats.steps} steps is {ratio:.1e} times the one "
                     f"reaching the last tenth (limit {self.max_ratio:g}): it "

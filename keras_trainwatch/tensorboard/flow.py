@@ -75,6 +75,7 @@ def run_view(run: WatchedRun) -> dict:
                 "layer": f.layer,
                 "step": f.step,
                 "value": _cell(f.value),
+                "measure": f.measure,
                 "resolved_step": f.resolved_step,
                 "message": f.message,
                 "remedy": f.remedy,

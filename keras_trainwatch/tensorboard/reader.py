@@ -127,6 +127,7 @@ def _finding(header, row):
         step=int(cells["step"]),
         value=_number(cells["value"]),
         threshold=_number(cells["threshold"]),
+        measure=cells.get("measure") or None,  # files before it: None
         message=cells["message"],
         remedy=cells["remedy"],
         resolved_step=None if resolved is None else int(resolved),

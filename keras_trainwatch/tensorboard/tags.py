@@ -16,6 +16,7 @@ FINDING_COLUMNS = (
     "step",
     "value",
     "threshold",
+    "measure",
     "message",
     "remedy",
     "episodes",

@@ -177,7 +177,7 @@ function findingsTable(root, findings) {
   if (!findings.length) return element('p', {class: 'note', id: 'no-findings'}, 'No findings.');
   const table = element('table', {id: 'findings'});
   const head = element('tr');
-  for (const title of ['kind', 'layer', 'step', 'value', 'resolved', 'evidence', 'remedy']) {
+  for (const title of ['kind', 'layer', 'step', 'value', 'of', 'resolved', 'evidence', 'remedy']) {
     head.appendChild(element('th', {}, title));
   }
   table.appendChild(head);
@@ -189,7 +189,8 @@ function findingsTable(root, findings) {
     });
     const resolved = finding.resolved_step === null ? 'lasting' : `at step ${finding.resolved_step}`;
     for (const text of [finding.kind, finding.layer ?? '(loss)', String(finding.step),
-                        format(finding.value), resolved, finding.message, finding.remedy]) {
+                        format(finding.value), finding.measure ?? '', resolved,
+                        finding.message, finding.remedy]) {
       row.appendChild(element('td', {}, text));
     }
     row.addEventListener('click', () => select(root, finding, row));

@@ -68,8 +68,8 @@ class TorchEngine:
                 torch.cuda.set_rng_state_all(cuda)
 
     def compile(self, function):
-        # Eager: `torch.compile` would cost more at the first probe than the
-        # few probes of a run can win back.
+        # Eager: `torch.compile` would pay its compilation at the first
+        # probe, before training starts (not measured against eager).
         return function
 
     def read(self, statistics: ProbeStatistics) -> ProbeStatistics:

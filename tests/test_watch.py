@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from helpers import assert_watched_silently, compiled, mlp, regression_mlp
+from tensorboard.util import tensor_util
 
 import keras_trainwatch as ktw
 
@@ -719,19 +720,19 @@ def test_tensorboard_summaries_are_written(digits, tmp_path):
         "findings",
     } <= tags
     grad_norms = [
-        (e.step, float(tf.make_ndarray(e.tensor_proto)))
+        (e.step, float(tensor_util.make_ndarray(e.tensor_proto)))
         for e in events.Tensors("grad_norm/hidden_0")
     ]
     assert grad_norms == [
         (r.step, pytest.approx(r.layer("hidden_0").grad_norm, rel=1e-6))
         for r in watch.records
     ]
-    histogram = tf.make_ndarray(
+    histogram = tensor_util.make_ndarray(
         events.Tensors("gradients/hidden_0/kernel")[0].tensor_proto
     )
     assert histogram.shape[1] == 3 and histogram[:, 2].sum() == 64 * 32
     [table] = events.Tensors("findings")
-    rows = tf.make_ndarray(table.tensor_proto).astype(str)
+    rows = tensor_util.make_ndarray(table.tensor_proto).astype(str)
     assert rows[0].tolist() == [
         "kind",
         "layer",
@@ -739,6 +740,7 @@ def test_tensorboard_summaries_are_written(digits, tmp_path):
         "step",
         "value",
         "threshold",
+        "measure",
         "message",
         "remedy",
         "episodes",
@@ -746,7 +748,9 @@ def test_tensorboard_summaries_are_written(digits, tmp_path):
     assert [row[:4].tolist() for row in rows[1:]] == [
         ["dead_relu", "hidden_2", "0", "0"]
     ]
-    assert rows[1][7] == "Lower the learning rate."
+    columns = rows[0].tolist()
+    assert rows[1][columns.index("remedy")] == "Lower the learning rate."
+    assert rows[1][columns.index("measure")] == "dead share of units"
 
 
 @pytest.mark.only_on(

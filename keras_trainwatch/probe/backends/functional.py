@@ -41,10 +41,6 @@ _LOG = logging.getLogger("keras_trainwatch")
 class GradientEngine(Protocol):
     """What a backend brings to `FunctionalProbe`."""
 
-    measures_sequences: bool
-    """Whether gradients of the recurrent layers' input sequences (layer
-    outputs, not variables) can be taken."""
-
     def reached(self, loss_of_weights: Callable, weights: list) -> list[bool]:
         """Which weights the scalar `loss_of_weights(weights)` depends on."""
 
@@ -53,8 +49,9 @@ class GradientEngine(Protocol):
     ) -> tuple[Any, Any, list, list | None]:
         """`(value, aux, weight_gradients, sequence_gradients)` of
         `function(weights) -> (scalar, aux)`, where `aux[-1]` holds the
-        sequences (`None` for their gradients where `measures_sequences`
-        is false; a weight the value does not reach gets `None` or zeros)."""
+        sequences (`sequence_gradients` is `None` where the backend cannot
+        differentiate a layer output; a weight the value does not reach gets
+        `None` or zeros)."""
 
     def no_gradient_recording(self):
         """A context in which operations are not recorded for gradients."""
@@ -76,13 +73,24 @@ class FunctionalProbe:
     """Measures per-layer gradient statistics of a model on a fixed batch,
     on JAX or PyTorch.
 
-    Subclasses name their backend's engine in `engine_class`.
+    Subclasses name their backend's engine in `engine_class`
+    (`JaxProbe`, `TorchProbe`); `keras_trainwatch.probe.GradientProbe` is
+    the one of the running backend.
 
     Args:
         model: A built, compiled Keras model.
         batch: The fixed probe batch.
         histograms: Whether to also bucket every gradient into a histogram
             (for TensorBoard), read with `last_histograms`.
+
+    Example:
+
+    ```python
+    # KERAS_BACKEND=jax
+    probe = GradientProbe(model, ProbeBatch.from_data((x, y)))
+    record = probe(epoch=0, step=0)
+    print(record.layers[0].grad_norm)
+    ```
     """
 
     engine_class: type[GradientEngine]

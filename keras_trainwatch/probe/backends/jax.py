@@ -21,7 +21,6 @@ class JaxEngine:
     """`GradientEngine` for Keras's JAX backend."""
 
     compiles = True
-    measures_sequences = False
 
     def reached(self, loss_of_weights, weights) -> list[bool]:
         closed = jax.make_jaxpr(loss_of_weights)(weights)

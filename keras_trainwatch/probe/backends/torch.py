@@ -22,7 +22,6 @@ class TorchEngine:
     """`GradientEngine` for Keras's PyTorch backend."""
 
     compiles = False
-    measures_sequences = True
 
     def reached(self, loss_of_weights, weights) -> list[bool]:
         sources = _sources(weights)

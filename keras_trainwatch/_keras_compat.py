@@ -191,3 +191,42 @@ def sync_model_state(model: keras.Model) -> None:
     sync = getattr(model, "jax_state_sync", None)
     if sync is not None:
         sync()
+
+
+# JAX's `fit` calls `train_function(state, data) -> (logs, state)` and keeps
+# the state in `model._jax_state` between a step's callbacks, syncing it to
+# the variables when a callback asks for `Callback.model`.
+_JAX_STATE_KEYS = (
+    "trainable_variables",
+    "non_trainable_variables",
+    "optimizer_variables",
+    "metrics_variables",
+)
+_HANDED: dict[int, object] = {}
+
+
+def returns_jax_state(result) -> bool:
+    """Whether a train function's `result` is JAX's `(logs, state)`."""
+    return keras.backend.backend() == "jax" and isinstance(result, tuple)
+
+
+def hand_jax_state(model: keras.Model, state: tuple) -> None:
+    """Makes JAX's new training state the one the model syncs from, as
+    `fit` does after the step (without syncing: that costs a Python
+    assignment per variable, paid only when something reads the model).
+    Once per step: with two hooks installed, the outer one must not hand
+    the state over again after the inner one's callbacks synced it and
+    assigned to the variables (a rate lowered, weights rolled back)."""
+    # Keras copies a dict or list set on a model into tracked containers,
+    # so the state handed over is remembered here, by identity (held, so
+    # that its id cannot be reused by a later step's state).
+    if _HANDED.get(id(model)) is state[0]:
+        return
+    _HANDED[id(model)] = state[0]
+    model._jax_state = dict(zip(_JAX_STATE_KEYS, state))
+    model._jax_state_synced = False
+
+
+def forget_jax_state(model: keras.Model) -> None:
+    """Drops what `hand_jax_state` holds for `model` (its hook is gone)."""
+    _HANDED.pop(id(model), None)

@@ -22,6 +22,8 @@ from typing import Any
 
 import keras
 
+from keras_trainwatch import _keras_compat
+
 
 class TrainStepHook:
     """Calls `after_execution(logs)` after every call of
@@ -56,9 +58,9 @@ class TrainStepHook:
         def train_function(*args):
             result = current(*args)
             if hook._wrapper is train_function:
-                if _JAX_STATE_KEYS and isinstance(result, tuple):
+                if _keras_compat.returns_jax_state(result):
                     logs, state = result
-                    _hand_state_to(model, state)
+                    _keras_compat.hand_jax_state(model, state)
                 else:
                     logs = result
                 hook._after_execution(logs)
@@ -72,38 +74,6 @@ class TrainStepHook:
         """Unwraps `model.train_function` (if something wrapped it again
         since, the wrapper stays but does nothing)."""
         wrapper, self._wrapper = self._wrapper, None
-        _HANDED.pop(id(model), None)
+        _keras_compat.forget_jax_state(model)
         if wrapper is not None and model.train_function is wrapper:
             model.train_function = wrapper.wrapped
-
-
-_JAX_STATE_KEYS = (
-    (
-        "trainable_variables",
-        "non_trainable_variables",
-        "optimizer_variables",
-        "metrics_variables",
-    )
-    if keras.backend.backend() == "jax"
-    else ()
-)
-
-
-_HANDED: dict[int, object] = {}
-
-
-def _hand_state_to(model: keras.Model, state: tuple) -> None:
-    """Makes JAX's new training state the one the model syncs from (without
-    syncing: that costs a Python assignment per variable, paid only when
-    something reads the model). Once per step: with two hooks installed,
-    the outer one must not hand the state over again after the inner one's
-    callbacks synced it and assigned to the variables (a rate lowered,
-    weights rolled back)."""
-    # Keras copies a dict or list set on a model into tracked containers,
-    # so the state handed over is remembered here, by identity (held, so
-    # that its id cannot be reused by a later step's state).
-    if _HANDED.get(id(model)) is state[0]:
-        return
-    _HANDED[id(model)] = state[0]
-    model._jax_state = dict(zip(_JAX_STATE_KEYS, state))
-    model._jax_state_synced = False

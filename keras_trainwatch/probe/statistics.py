@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import keras
 from keras import ops
 
 from keras_trainwatch import _keras_compat
@@ -249,12 +248,9 @@ def to_record(
 
 
 def read(statistics: ProbeStatistics) -> ProbeStatistics:
-    """The statistics as numpy arrays (the probe's one read to the host:
-    one wait for the device, for all of them together)."""
-    if keras.backend.backend() == "jax":
-        import jax
-
-        return ProbeStatistics(*jax.device_get(tuple(statistics)))
+    """The statistics as numpy arrays (TensorFlow's probe copies them to
+    the host inside its function, so these reads wait for nothing; JAX's
+    and PyTorch's engines read them their own way)."""
     return ProbeStatistics(*(to_numpy(t) for t in statistics))
 
 

@@ -13,6 +13,11 @@ import contextlib
 
 import jax
 
+try:
+    from jax.extend.core import Literal
+except ImportError:  # JAX before 0.4.36
+    from jax.core import Literal
+
 from keras_trainwatch.probe.backends.functional import FunctionalProbe
 from keras_trainwatch.probe.statistics import ProbeStatistics
 
@@ -60,7 +65,7 @@ def _variables(atoms):
 
 
 def _is_literal(atom) -> bool:
-    return type(atom).__name__ == "Literal"
+    return isinstance(atom, Literal)
 
 
 def _inputs_reaching(jaxpr, needed: set) -> set:

@@ -47,6 +47,10 @@ def test_findings_start_on_a_line_of_their_own_under_the_default_progress_bar():
     for line in findings:
         # The line starts with the finding, not with the progress bar.
         assert re.match(r"^\[epoch \d+, step \d+\] Dead ReLU", line), line
+    # One line break before what the watch and the reducer print at one
+    # step, not one each: no empty line between them.
+    first = screen.index(findings[0])
+    assert screen[first + 1].startswith("AutoLRReducer: reduced"), screen
     reductions = [line for line in screen if "reduced learning rate" in line]
     assert len(reductions) >= 2, output[-2000:]  # a finding's, a plateau's
     for line in reductions:

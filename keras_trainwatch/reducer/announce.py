@@ -12,6 +12,7 @@ from keras_trainwatch import _keras_compat
 from keras_trainwatch.learning_rate import LearningRateHandle, Reduction
 from keras_trainwatch.reducer.plateau import PLATEAU_REASON
 from keras_trainwatch.tensorboard.writer import ProbeSummaryWriter
+from keras_trainwatch.watch.on_finding import PROGRESS_LINE
 
 LOGGER = logging.getLogger("keras_trainwatch")
 
@@ -72,7 +73,7 @@ class ReductionAnnouncer:
             )
         else:
             if self._drawing_progress_bar():
-                _keras_compat.print_msg("")
+                PROGRESS_LINE.end(reduction.step)
             LOGGER.warning(
                 "AutoLRReducer: reduced%s learning rate to %s: %s.",
                 name,

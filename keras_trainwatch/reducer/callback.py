@@ -58,7 +58,10 @@ from keras_trainwatch.reducer.state_file import (
 )
 from keras_trainwatch.step_hook import TrainStepHook
 from keras_trainwatch.watch import GradientWatch, WatchUpdate, writes_summaries
-from keras_trainwatch.watch.on_finding import drawing_progress_bar
+from keras_trainwatch.watch.on_finding import (
+    PROGRESS_LINE,
+    drawing_progress_bar,
+)
 
 LOGGER = logging.getLogger("keras_trainwatch")
 
@@ -227,6 +230,7 @@ class AutoLRReducer(keras.callbacks.Callback):
     # --- training lifecycle ------------------------------------------------
 
     def on_train_begin(self, logs=None):
+        PROGRESS_LINE.reset()
         if self.watch is not None and self.watch.model is not self.model:
             raise ValueError(
                 "Invalid value received for argument `watch`. Expected a "

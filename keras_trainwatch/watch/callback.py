@@ -30,7 +30,11 @@ from keras_trainwatch.step_hook import TrainStepHook
 from keras_trainwatch.tensorboard.writer import ProbeSummaryWriter
 from keras_trainwatch.watch.ledger import FindingLedger, LedgerUpdate
 from keras_trainwatch.watch.logs_summary import LOGS_MODES, summary_logs
-from keras_trainwatch.watch.on_finding import OnFinding, check_on_finding
+from keras_trainwatch.watch.on_finding import (
+    PROGRESS_LINE,
+    OnFinding,
+    check_on_finding,
+)
 from keras_trainwatch.watch.probing import ProbeRunner
 from keras_trainwatch.watch.publishing import Publisher
 from keras_trainwatch.watch.schedule import ProbeSchedule
@@ -266,6 +270,7 @@ class GradientWatch(keras.callbacks.Callback):
             self.detectors.attach(model, self.probe_batch.y)
 
     def on_train_begin(self, logs=None):
+        PROGRESS_LINE.reset()
         self.schedule.start_fit(self._optimizer_step())
         self.detectors.start_fit((self.params or {}).get("epochs"))
         self._fit_started = False

@@ -68,6 +68,29 @@ def drawing_progress_bar(params: dict | None) -> bool:
     return verbose in (1, "auto") and sys.stdout.isatty()
 
 
+class ProgressLine:
+    """Ends the line Keras's progress bar is drawing, once per training
+    step: what the watch and the reducer print at one step follows one line
+    break, not one each (the bar redraws only after the step's callbacks).
+    """
+
+    def __init__(self):
+        self._ended_at: int | None = None
+
+    def end(self, step: int | None) -> None:
+        """Ends the bar's line, unless it was ended at this step already."""
+        if step is None or step != self._ended_at:
+            _keras_compat.print_msg("")
+        self._ended_at = step
+
+    def reset(self) -> None:
+        """Forgets the last step (a new `fit` draws a new bar)."""
+        self._ended_at = None
+
+
+PROGRESS_LINE = ProgressLine()
+
+
 def report_new(
     findings: list[Finding],
     on_finding: OnFinding,
@@ -93,7 +116,7 @@ def report_new(
             act_on(finding, on_finding, model)
         return
     if after_progress_bar:
-        _keras_compat.print_msg("")
+        PROGRESS_LINE.end(findings[0].last_step)
     # Findings about a layer are grouped by kind; a model-wide one (about
     # the loss, the targets) has a message of its own.
     groups: dict[tuple, list[Finding]] = {}
@@ -157,7 +180,8 @@ def report_changes(
     if callable(on_finding) or on_finding == "raise":
         return
     if after_progress_bar and (returned or resolved):
-        _keras_compat.print_msg("")
+        first = (resolved or returned)[0]
+        PROGRESS_LINE.end(first.resolved_step if resolved else first.last_step)
     for finding in resolved:
         LOGGER.warning(
             "[epoch %d, step %d] Resolved: %s in %s (found at step %d, seen "

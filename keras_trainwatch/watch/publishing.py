@@ -56,10 +56,7 @@ class Publisher:
         progress_bar = drawing_progress_bar(params)
         report_new(findings.new, on_finding, model, progress_bar)
         report_changes(
-            findings.returned,
-            findings.resolved,
-            on_finding,
-            progress_bar and not findings.new,
+            findings.returned, findings.resolved, on_finding, progress_bar
         )
         for listener in self.listeners:
             listener(update)

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).parent / "scripts" / "fit_in_a_terminal.py"
 
 
@@ -35,8 +37,31 @@ def run_in_a_terminal(script):
     return b"".join(chunks).decode(errors="replace")
 
 
-def test_findings_start_on_a_line_of_their_own_under_the_default_progress_bar():
-    output = run_in_a_terminal(SCRIPT)
+def run_into_a_file(script, path):
+    """What `script` writes with stdout and stderr redirected to a file."""
+    with open(path, "wb") as out:
+        subprocess.run(
+            [sys.executable, str(script)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+            check=True,
+        )
+    return Path(path).read_text(errors="replace")
+
+
+@pytest.mark.parametrize("where", ["terminal", "file"])
+def test_findings_start_on_a_line_of_their_own_under_the_default_progress_bar(
+    where, tmp_path
+):
+    # Keras redraws its bar with '\r' into a file too (on POSIX), leaving
+    # its line open between steps as in a terminal.
+    output = (
+        run_in_a_terminal(SCRIPT)
+        if where == "terminal"
+        else run_into_a_file(SCRIPT, tmp_path / "fit.log")
+    )
     assert "dead_relu" in output.splitlines()[-1], output[-2000:]
     # What is on screen: each line as the last redraw (after '\r') leaves it
     # (the terminal turns each '\n' into '\r\n').

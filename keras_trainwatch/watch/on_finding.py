@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
 from collections.abc import Callable
 from typing import Literal
 
@@ -57,15 +56,21 @@ def check_on_finding(on_finding: OnFinding) -> OnFinding:
 
 
 def drawing_progress_bar(params: dict | None) -> bool:
-    """Whether Keras's progress bar is redrawing a line on a terminal now:
-    `verbose=1`, or `"auto"` (the default), which Keras's `ProgbarLogger`
-    draws as 1.
+    """Whether Keras's progress bar has a line open now: `verbose=1`, or
+    `"auto"` (the default), which Keras's `ProgbarLogger` draws as 1, while
+    Keras prints to stdout (not through absl logging). Whether stdout is a
+    terminal, a notebook, a pipe or a file does not matter: the bar leaves
+    its line open between steps in each (on POSIX it redraws with `\\r`
+    even into a file).
 
     Args:
         params: The callback's `params` (from `fit`).
     """
     verbose = (params or {}).get("verbose")
-    return verbose in (1, "auto") and sys.stdout.isatty()
+    return (
+        verbose in (1, "auto")
+        and keras.config.is_interactive_logging_enabled()
+    )
 
 
 class ProgressLine:

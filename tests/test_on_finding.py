@@ -4,6 +4,7 @@ from helpers import finding
 
 import keras_trainwatch as ktw
 from keras_trainwatch.watch.on_finding import (
+    PROGRESS_LINE,
     act_on,
     check_on_finding,
     report_new,
@@ -92,7 +93,13 @@ def test_the_progress_bar_line_is_ended_before_a_finding(
     trainwatch_log, capsys
 ):
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-    report_new([finding()], "warn", model, after_progress_bar=True)
+    PROGRESS_LINE.reset()
+    report_new([finding()], "warn", model, after_progress_bar=7)
     assert capsys.readouterr().out == "\n"
-    report_new([finding()], "warn", model, after_progress_bar=False)
+    # Once per step: what else is printed at step 7 follows that break.
+    report_new([finding()], "warn", model, after_progress_bar=7)
+    assert capsys.readouterr().out == ""
+    report_new([finding()], "warn", model, after_progress_bar=8)
+    assert capsys.readouterr().out == "\n"
+    report_new([finding()], "warn", model, after_progress_bar=None)
     assert capsys.readouterr().out == ""

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).parent / "scripts" / "fit_in_a_terminal.py"
+POISONED = Path(__file__).parent / "scripts" / "fit_with_a_poisoned_batch.py"
 
 
 def run_in_a_terminal(script):
@@ -80,3 +81,31 @@ def test_findings_start_on_a_line_of_their_own_under_the_default_progress_bar(
     assert len(reductions) >= 2, output[-2000:]  # a finding's, a plateau's
     for line in reductions:
         assert line.startswith("AutoLRReducer: reduced learning rate"), line
+
+
+def screen_of(output):
+    """Each line as the last redraw (after '\\r') leaves it on screen (a
+    terminal turns each '\\n' into '\\r\\n')."""
+    lines = output.replace("\r\n", "\n").split("\n")
+    return [line.split("\r")[-1] for line in lines]
+
+
+@pytest.mark.parametrize("where", ["terminal", "file"])
+def test_a_spike_its_rollback_and_its_resolution_each_on_a_line(
+    where, tmp_path
+):
+    output = (
+        run_in_a_terminal(POISONED)
+        if where == "terminal"
+        else run_into_a_file(POISONED, tmp_path / "fit.log")
+    )
+    screen = screen_of(output)
+    [spike] = [line for line in screen if "Loss spike at step 41" in line]
+    assert spike.startswith("[epoch 1, step 41] Loss spike"), spike
+    following = screen[screen.index(spike) + 1]
+    assert following.startswith("AutoLRReducer: reduced learning rate"), screen
+    assert "rollback 1 after a loss spike at step 41" in following
+    [resolved] = [line for line in screen if "Resolved:" in line]
+    assert resolved.startswith("[epoch 1, step 48] Resolved: loss spike"), (
+        resolved
+    )

@@ -68,8 +68,7 @@ def drawing_progress_bar(params: dict | None) -> bool:
     """
     verbose = (params or {}).get("verbose")
     return (
-        verbose in (1, "auto")
-        and keras.config.is_interactive_logging_enabled()
+        verbose in (1, "auto") and keras.config.is_interactive_logging_enabled()
     )
 
 
@@ -100,7 +99,7 @@ def report_new(
     findings: list[Finding],
     on_finding: OnFinding,
     model: keras.Model,
-    after_progress_bar: bool = False,
+    after_progress_bar: int | None = None,
 ) -> None:
     """Reports the new findings of one check the way the user asked: a
     callable gets each finding; `"raise"` raises for the first; `"warn"` and
@@ -110,9 +109,9 @@ def report_new(
         findings: New findings of one probe (or one spike check).
         on_finding: A value accepted by `check_on_finding`.
         model: The model being trained.
-        after_progress_bar: Whether Keras's progress bar is drawing on the
-            terminal: the line it is drawing is ended first, so that a
-            finding never shares a line with it.
+        after_progress_bar: The training step, while Keras's progress bar
+            has a line open (else `None`): the line is ended first (once per
+            step), so that a finding never shares a line with it.
     """
     if not findings:
         return
@@ -120,8 +119,8 @@ def report_new(
         for finding in findings:
             act_on(finding, on_finding, model)
         return
-    if after_progress_bar:
-        PROGRESS_LINE.end(findings[0].last_step)
+    if after_progress_bar is not None:
+        PROGRESS_LINE.end(after_progress_bar)
     # Findings about a layer are grouped by kind; a model-wide one (about
     # the loss, the targets) has a message of its own.
     groups: dict[tuple, list[Finding]] = {}
@@ -170,7 +169,7 @@ def act_on(finding: Finding, on_finding: OnFinding, model: keras.Model) -> None:
 
 
 def report_changes(
-    returned, resolved, on_finding: OnFinding, after_progress_bar=False
+    returned, resolved, on_finding: OnFinding, after_progress_bar=None
 ) -> None:
     """Logs, in the `"warn"` and `"stop"` modes, the findings a probe
     resolved or brought back (a callable is told about new findings only).
@@ -179,14 +178,13 @@ def report_changes(
         returned: Resolved findings that came back.
         resolved: Findings that the probe no longer showed.
         on_finding: A value accepted by `check_on_finding`.
-        after_progress_bar: Whether Keras's progress bar is drawing on the
-            terminal (its line is ended first).
+        after_progress_bar: The training step, while Keras's progress bar
+            has a line open (else `None`; see `report_new`).
     """
     if callable(on_finding) or on_finding == "raise":
         return
-    if after_progress_bar and (returned or resolved):
-        first = (resolved or returned)[0]
-        PROGRESS_LINE.end(first.resolved_step if resolved else first.last_step)
+    if after_progress_bar is not None and (returned or resolved):
+        PROGRESS_LINE.end(after_progress_bar)
     for finding in resolved:
         LOGGER.warning(
             "[epoch %d, step %d] Resolved: %s in %s (found at step %d, seen "

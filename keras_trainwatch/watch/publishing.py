@@ -53,10 +53,10 @@ class Publisher:
         if self.summaries is not None:
             self.summaries(update, histograms())
         findings = update.findings
-        progress_bar = drawing_progress_bar(params)
-        report_new(findings.new, on_finding, model, progress_bar)
+        line_open_at = update.step if drawing_progress_bar(params) else None
+        report_new(findings.new, on_finding, model, line_open_at)
         report_changes(
-            findings.returned, findings.resolved, on_finding, progress_bar
+            findings.returned, findings.resolved, on_finding, line_open_at
         )
         for listener in self.listeners:
             listener(update)

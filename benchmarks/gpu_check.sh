@@ -4,7 +4,8 @@
 # TensorBoard's writer from wheelhouse/ (made here by
 # scripts/make_wheelhouse.sh and carried with the working tree) into a
 # folder of its own, then runs benchmarks/gpu_check.py under JAX and under
-# PyTorch. Under 8 minutes of GPU time.
+# PyTorch. Under 8 minutes of GPU time (each backend stops at
+# GPU_CHECK_TIMEOUT seconds, default 220).
 #
 #   benchmarks/gpu_check.sh            # both backends
 #   benchmarks/gpu_check.sh jax        # one
@@ -26,7 +27,8 @@ for backend in "${@:-jax torch}"; do
   for one in $backend; do
     echo "=== $one"
     start=$(date +%s)
-    KERAS_BACKEND=$one timeout 220 "$python" benchmarks/gpu_check.py || echo "$one: failed ($?)"
+    KERAS_BACKEND=$one timeout "${GPU_CHECK_TIMEOUT:-220}" "$python" benchmarks/gpu_check.py \
+      || echo "$one: failed ($?)"
     echo "$one: $(( $(date +%s) - start )) s"
   done
 done

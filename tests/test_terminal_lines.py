@@ -106,6 +106,6 @@ def test_a_spike_its_rollback_and_its_resolution_each_on_a_line(
     assert following.startswith("AutoLRReducer: reduced learning rate"), screen
     assert "rollback 1 after a loss spike at step 41" in following
     [resolved] = [line for line in screen if "Resolved:" in line]
-    assert resolved.startswith("[epoch 1, step 48] Resolved: loss spike"), (
-        resolved
-    )
+    assert resolved.startswith(
+        "[epoch 1, step 48] Resolved: loss spike (found at step 41, seen at"
+    ), resolved

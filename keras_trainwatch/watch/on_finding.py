@@ -187,12 +187,14 @@ def report_changes(
         PROGRESS_LINE.end(after_progress_bar)
     for finding in resolved:
         LOGGER.warning(
-            "[epoch %d, step %d] Resolved: %s in %s (found at step %d, seen "
-            "at %d probe(s)).",
+            # Checks: probes, and for loss spikes the reads of the step
+            # losses between them.
+            "[epoch %d, step %d] Resolved: %s%s (found at step %d, seen at "
+            "%d check(s)).",
             finding.resolved_epoch + 1,
             finding.resolved_step,
             FindingKind(finding.kind).title,
-            finding.where,
+            "" if finding.layer is None else f" in {finding.where}",
             finding.step,
             finding.occurrences,
         )

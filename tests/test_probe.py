@@ -532,7 +532,7 @@ def test_off_the_cpu_the_eager_probe_reads_to_the_host_only_at_its_end(
     def no_read(value):
         raise AssertionError("read to the host before the probe's end")
 
-    monkeypatch.setattr(reductions, "_read_without_waiting", lambda t: False)
+    monkeypatch.setattr(reductions, "read_without_waiting", lambda t: False)
     monkeypatch.setattr(reductions, "to_numpy", no_read)
     off_cpu = GradientProbe(model, ProbeBatch.from_data((x, y)))(0, 0)
     for cpu, device in zip(on_cpu.layers, off_cpu.layers):
@@ -547,11 +547,11 @@ def test_only_synchronous_cpu_tensors_are_read_without_waiting():
         device = "/job:localhost/replica:0/task:0/device:GPU:0"
 
     on_cpu = tf.zeros([3])
-    assert reductions._read_without_waiting([on_cpu])
-    assert not reductions._read_without_waiting([on_cpu, OnGpu()])
+    assert reductions.read_without_waiting([on_cpu])
+    assert not reductions.read_without_waiting([on_cpu, OnGpu()])
     tf.config.experimental.set_synchronous_execution(False)
     try:
-        assert not reductions._read_without_waiting([on_cpu])
+        assert not reductions.read_without_waiting([on_cpu])
     finally:
         tf.config.experimental.set_synchronous_execution(True)
 

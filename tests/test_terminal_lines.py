@@ -52,22 +52,29 @@ def run_into_a_file(script, path):
     return Path(path).read_text(errors="replace")
 
 
+def run_script(script, where, tmp_path):
+    """What `script` writes in a terminal, or into a file. Keras redraws its
+    bar with '\\r' into a file too (on POSIX), leaving its line open between
+    steps as in a terminal."""
+    if where == "terminal":
+        return run_in_a_terminal(script)
+    return run_into_a_file(script, tmp_path / "fit.log")
+
+
+def screen_of(output):
+    """Each line as the last redraw (after '\\r') leaves it on screen (a
+    terminal turns each '\\n' into '\\r\\n')."""
+    lines = output.replace("\r\n", "\n").split("\n")
+    return [line.split("\r")[-1] for line in lines]
+
+
 @pytest.mark.parametrize("where", ["terminal", "file"])
 def test_findings_start_on_a_line_of_their_own_under_the_default_progress_bar(
     where, tmp_path
 ):
-    # Keras redraws its bar with '\r' into a file too (on POSIX), leaving
-    # its line open between steps as in a terminal.
-    output = (
-        run_in_a_terminal(SCRIPT)
-        if where == "terminal"
-        else run_into_a_file(SCRIPT, tmp_path / "fit.log")
-    )
+    output = run_script(SCRIPT, where, tmp_path)
     assert "dead_relu" in output.splitlines()[-1], output[-2000:]
-    # What is on screen: each line as the last redraw (after '\r') leaves it
-    # (the terminal turns each '\n' into '\r\n').
-    lines = output.replace("\r\n", "\n").split("\n")
-    screen = [line.split("\r")[-1] for line in lines]
+    screen = screen_of(output)
     findings = [line for line in screen if "Dead ReLU units" in line]
     assert findings, output[-2000:]
     for line in findings:
@@ -83,23 +90,11 @@ def test_findings_start_on_a_line_of_their_own_under_the_default_progress_bar(
         assert line.startswith("AutoLRReducer: reduced learning rate"), line
 
 
-def screen_of(output):
-    """Each line as the last redraw (after '\\r') leaves it on screen (a
-    terminal turns each '\\n' into '\\r\\n')."""
-    lines = output.replace("\r\n", "\n").split("\n")
-    return [line.split("\r")[-1] for line in lines]
-
-
 @pytest.mark.parametrize("where", ["terminal", "file"])
 def test_a_spike_its_rollback_and_its_resolution_each_on_a_line(
     where, tmp_path
 ):
-    output = (
-        run_in_a_terminal(POISONED)
-        if where == "terminal"
-        else run_into_a_file(POISONED, tmp_path / "fit.log")
-    )
-    screen = screen_of(output)
+    screen = screen_of(run_script(POISONED, where, tmp_path))
     [spike] = [line for line in screen if "Loss spike at step 41" in line]
     assert spike.startswith("[epoch 1, step 41] Loss spike"), spike
     following = screen[screen.index(spike) + 1]

@@ -19,48 +19,37 @@ from keras import ops
 
 from keras_trainwatch._host import to_numpy
 
-ON_TENSORFLOW = keras.backend.backend() == "tensorflow"
-if ON_TENSORFLOW:
-    import tensorflow as tf
+if keras.backend.backend() == "tensorflow":
+    from keras_trainwatch.probe.backends.tensorflow.replicas import (
+        is_sparse,
+        read_without_waiting,
+        sparse_gradient_and_weight,
+        sum_over_replicas,
+    )
+else:
+    # One device, dense gradients, asynchronous (compiled or on-device)
+    # execution: nothing to sum, no sparse rows, no read that waits for
+    # nothing.
 
+    def sum_over_replicas(value):
+        return value
 
-def sum_over_replicas(value):
-    """Sums `value` over the replicas (the value itself with one replica, and
-    on other backends than TensorFlow)."""
-    if not ON_TENSORFLOW:
-        return value
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return value
-    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
+    def is_sparse(grad) -> bool:
+        return False
+
+    def sparse_gradient_and_weight(grad, weight, replicas):
+        raise NotImplementedError  # no sparse gradients here
+
+    def read_without_waiting(tensors) -> bool:
+        return False
 
 
 def gradient_and_weight(grad, weight, replicas):
-    """The (summed) dense gradient and the weights it applies to.
-
-    Sparse gradients (from `Embedding`) are summed per touched row and only
-    those rows of the weights are kept. Across several replicas they are
-    made dense first, and the touched rows are those with a non-zero summed
-    gradient.
-    """
+    """The (summed) dense gradient and the weights it applies to; a sparse
+    gradient (TensorFlow's, from `Embedding`) on the rows it touches."""
     if is_sparse(grad):
-        if replicas == 1:
-            rows, positions = tf.unique(grad.indices)
-            summed = tf.math.unsorted_segment_sum(
-                grad.values, positions, tf.shape(rows)[0]
-            )
-            return summed, tf.gather(weight, rows)
-        dense = sum_over_replicas(tf.convert_to_tensor(grad))
-        touched = tf.reduce_any(
-            tf.not_equal(dense, 0), axis=list(range(1, dense.shape.rank))
-        )
-        return tf.boolean_mask(dense, touched), tf.boolean_mask(weight, touched)
+        return sparse_gradient_and_weight(grad, weight, replicas)
     return sum_over_replicas(grad), weight
-
-
-def is_sparse(grad) -> bool:
-    """Whether `grad` is a sparse gradient (TensorFlow's `IndexedSlices`)."""
-    return ON_TENSORFLOW and isinstance(grad, tf.IndexedSlices)
 
 
 def _size(tensor) -> int | None:
@@ -185,7 +174,7 @@ def _norms(tensors, count_nonfinite):
     tensors = [ops.cast(t, "float32") for t in tensors]
     if not tensors:
         return [], []
-    if not _read_without_waiting(tensors):
+    if not read_without_waiting(tensors):
         return _safe_norms(tensors, count_nonfinite)
     [plain] = reduce_each(tensors, _stacked_one_pass_norms)
     norms = ops.unstack(plain)
@@ -205,25 +194,6 @@ def _norms(tensors, count_nonfinite):
         for i, count in zip(unsafe, counts):
             nonfinite[i] = count
     return norms, nonfinite
-
-
-def _read_without_waiting(tensors):
-    """Whether eager tensors reach the host without waiting for a device:
-    on TensorFlow's CPU, run eagerly and synchronously, each operation has
-    finished when it returns. (JAX and PyTorch probes are compiled or run on
-    the device asynchronously: never.)"""
-    return (
-        ON_TENSORFLOW
-        and tf.executing_eagerly()
-        and _tensorflow_cpu_synchronous(tensors)
-    )
-
-
-def _tensorflow_cpu_synchronous(tensors):
-    return tf.config.experimental.get_synchronous_execution() and all(
-        tf.DeviceSpec.from_string(t.device).device_type == "CPU"
-        for t in tensors
-    )
 
 
 def _safe_norms(tensors, count_nonfinite):

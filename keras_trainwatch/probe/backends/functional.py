@@ -12,30 +12,25 @@ the time it was traced, and nothing the pass assigns leaves its
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_trainwatch import _keras_compat
+from keras_trainwatch.probe.base import ProbeBase
 from keras_trainwatch.probe.batch import ProbeBatch
 from keras_trainwatch.probe.forward import (
     GradientPassResult,
     ProbeForward,
     loss_scale,
 )
-from keras_trainwatch.probe.layout import ModelLayout
 from keras_trainwatch.probe.statistics import (
     ProbeStatistics,
     reduce_to_statistics,
-    to_record,
 )
 from keras_trainwatch.records import ProbeRecord
-
-_LOG = logging.getLogger("keras_trainwatch")
 
 
 class GradientEngine(Protocol):
@@ -69,7 +64,7 @@ class GradientEngine(Protocol):
         """The statistics as numpy arrays, in one wait for the device."""
 
 
-class FunctionalProbe:
+class FunctionalProbe(ProbeBase):
     """Measures per-layer gradient statistics of a model on a fixed batch,
     on JAX or PyTorch.
 
@@ -100,21 +95,15 @@ class FunctionalProbe:
     def __init__(
         self, model: keras.Model, batch: ProbeBatch, histograms: bool = False
     ):
-        self.model = model
-        self.layout = ModelLayout.of(model)
-        self.histograms = histograms
+        super().__init__(model, batch, histograms)
         self._engine = self.engine_class()
         self._forward = ProbeForward(model, self.layout)
         self._batch = (batch.x, batch.y, batch.sample_weight)
-        self._input_scale = batch.input_scale
-        self._target_scale = batch.target_scale
         trainable = {id(v) for v in self.layout.variables}
         # Every other variable the forward pass reads (batch-norm
         # statistics, seed states, frozen weights), handed over at each
         # call: a compiled probe must not keep their values from its trace.
         self._others = [v for v in model.variables if id(v) not in trainable]
-        self._connected: list[int] | None = None
-        self._last_histograms: np.ndarray | None = None
         self._function = self._engine.compile(self._statistics)
         self._calls_traced = 0
 
@@ -123,17 +112,6 @@ class FunctionalProbe:
         """How many times the compiled function has been traced (0 where
         the backend runs the probe eagerly)."""
         return self._calls_traced if self._engine.compiles else 0
-
-    @property
-    def watched_variable_names(self) -> list[str]:
-        """Names of the variables the loss reaches, in statistics order."""
-        return [self.layout.variable_names[i] for i in self._connected or []]
-
-    @property
-    def last_histograms(self) -> np.ndarray | None:
-        """`[variables, bins, 3]` gradient histograms of the latest probe
-        (with `histograms=True`), in `watched_variable_names` order."""
-        return self._last_histograms
 
     def release_first_probe(self) -> None:
         """Nothing to release: the first probe is not kept ahead."""
@@ -159,16 +137,7 @@ class FunctionalProbe:
             if self._connected is None:
                 self._find_connected(arguments)
             values = self._engine.read(self._function(*arguments))
-        self._last_histograms = values.histograms if self.histograms else None
-        return to_record(
-            values,
-            self.layout,
-            self._connected,
-            epoch,
-            step,
-            input_scale=self._input_scale,
-            target_scale=self._target_scale,
-        )
+        return self._record(values, epoch, step)
 
     def _arguments(self) -> tuple:
         _keras_compat.sync_model_state(self.model)
@@ -185,19 +154,7 @@ class FunctionalProbe:
                 weights
             )[0]
 
-        reached = self._engine.reached(loss_of_weights, trainable)
-        self._connected = [i for i, r in enumerate(reached) if r]
-        missing = [
-            name
-            for name, r in zip(self.layout.variable_names, reached)
-            if not r
-        ]
-        if missing:
-            _LOG.info(
-                "GradientWatch: these variables get no gradient from the "
-                "loss and are not watched: %s",
-                ", ".join(missing),
-            )
+        self._set_connected(self._engine.reached(loss_of_weights, trainable))
 
     def _pass_function(self, others, scale, x, y, sample_weight):
         """`weights -> (scaled loss, (loss, dead, saturated, sequences))`."""

@@ -24,7 +24,6 @@ import threading
 from typing import NamedTuple
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from keras_trainwatch._host import to_numpy
@@ -34,20 +33,19 @@ from keras_trainwatch.probe.backends.tensorflow import (
 from keras_trainwatch.probe.backends.tensorflow.gradient_pass import (
     GradientPass,
 )
+from keras_trainwatch.probe.base import ProbeBase
 from keras_trainwatch.probe.batch import ProbeBatch
-from keras_trainwatch.probe.layout import ModelLayout
 from keras_trainwatch.probe.statistics import (
     ProbeStatistics,
     read,
     reduce_to_statistics,
-    to_record,
 )
 from keras_trainwatch.records import ProbeRecord
 
 _LOG = logging.getLogger("keras_trainwatch")
 
 
-class TensorFlowProbe:
+class TensorFlowProbe(ProbeBase):
     """Measures per-layer gradient statistics of a model on a fixed batch.
 
     The work is one `tf.function`, traced once and reused for every probe.
@@ -74,22 +72,14 @@ class TensorFlowProbe:
     def __init__(
         self, model: keras.Model, batch: ProbeBatch, histograms: bool = False
     ):
-        self.model = model
-        self.layout = ModelLayout.of(model)
-        self.histograms = histograms
+        super().__init__(model, batch, histograms)
         self._strategy = (
             getattr(model, "distribute_strategy", None)
             or tf.distribute.get_strategy()
         )
         self._replicas = self._strategy.num_replicas_in_sync
         self._batch = _split(batch, self._strategy)
-        self._input_scale = batch.input_scale
-        self._target_scale = batch.target_scale
         self._gradient_pass = GradientPass(model, self.layout)
-        # Variables whose gradient is None (not connected to the loss) are
-        # found at trace time and left out of the statistics.
-        self._connected: list[int] | None = None
-        self._last_histograms: np.ndarray | None = None
         self._calls = 0
         self._traced = False
         self.eager_first = self._replicas == 1
@@ -115,17 +105,6 @@ class TensorFlowProbe:
     def replicas(self) -> int:
         """Replicas the probe batch is split over (1 without a strategy)."""
         return self._replicas
-
-    @property
-    def watched_variable_names(self) -> list[str]:
-        """Names of the variables the loss reaches, in statistics order."""
-        return [self.layout.variable_names[i] for i in self._connected or []]
-
-    @property
-    def last_histograms(self) -> np.ndarray | None:
-        """`[variables, bins, 3]` gradient histograms of the latest probe
-        (with `histograms=True`), in `watched_variable_names` order."""
-        return self._last_histograms
 
     @property
     def keeps_first_probe(self) -> bool:
@@ -181,16 +160,7 @@ class TensorFlowProbe:
         if values is None:
             values = self._compiled()
         self._calls += 1
-        self._last_histograms = values.histograms if self.histograms else None
-        return to_record(
-            values,
-            self.layout,
-            self._connected,
-            epoch,
-            step,
-            input_scale=self._input_scale,
-            target_scale=self._target_scale,
-        )
+        return self._record(values, epoch, step)
 
     def _eager_or_none(self) -> ProbeStatistics | None:
         """The statistics computed eagerly, or `None` when that ran out of
@@ -262,26 +232,11 @@ class TensorFlowProbe:
         )
 
     def _find_connected(self, result):
+        # Found at trace time, where the tape gives None for a variable the
+        # loss does not reach; every replica thread traces this and finds
+        # the same list.
         if self._connected is None:
-            # Every replica thread traces this; each finds the same list.
-            self._connected = [
-                i for i, g in enumerate(result.gradients) if g is not None
-            ]
-            self._log_disconnected()
-
-    def _log_disconnected(self):
-        connected = set(self._connected)
-        missing = [
-            name
-            for i, name in enumerate(self.layout.variable_names)
-            if i not in connected
-        ]
-        if missing:
-            _LOG.info(
-                "GradientWatch: these variables get no gradient from the "
-                "loss and are not watched: %s",
-                ", ".join(missing),
-            )
+            self._set_connected([g is not None for g in result.gradients])
 
 
 def _split(batch: ProbeBatch, strategy: tf.distribute.Strategy) -> tuple:

@@ -152,11 +152,12 @@ def host_reads(name, steps=200, every=50):
     """The package's host reads in watched `fit`s of `steps` steps with a
     probe every `every` steps, without and with `AutoLRReducer`, counted
     where the package reads: the probe's one read per probe, the step
-    losses' reads (one by one for the first 32 steps, then 16 at a time),
-    and the reducer's non-finite check of each step's loss."""
+    losses' reads (one by one for the first 32 steps, then 16 at a time,
+    which the reducer's non-finite check shares), and the reducer's own
+    reads (its check of the weights before a save: none here)."""
     import keras_trainwatch as ktw
     from keras_trainwatch.probe.backends.functional import FunctionalProbe
-    from keras_trainwatch.reducer import divergence
+    from keras_trainwatch.reducer import save_guard
     from keras_trainwatch.watch import step_losses
 
     counts = {"probe": 0, "losses": 0, "reducer": 0}
@@ -182,7 +183,7 @@ def host_reads(name, steps=200, every=50):
         return original, to_numpy
 
     loss_read, step_losses.to_numpy = counting(step_losses, "losses")
-    reducer_read, divergence.to_numpy = counting(divergence, "reducer")
+    reducer_read, save_guard.to_numpy = counting(save_guard, "reducer")
     FunctionalProbe.__init__ = counting_init
     figures = {}
     try:
@@ -215,7 +216,7 @@ def host_reads(name, steps=200, every=50):
     finally:
         FunctionalProbe.__init__ = original_init
         step_losses.to_numpy = loss_read
-        divergence.to_numpy = reducer_read
+        save_guard.to_numpy = reducer_read
     return figures
 
 

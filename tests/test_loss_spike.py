@@ -74,6 +74,20 @@ def test_a_lone_early_batch_of_a_fine_tuned_model_is_not_a_jump():
     assert feed(detector, [0.004, 0.006, 0.005, 0.08, 0.005, 0.004]) == []
 
 
+def test_a_blow_up_at_the_second_step_is_judged_against_the_first():
+    # RMSprop at 0.3 (benchmarks/rescue.py): the second step's loss would
+    # otherwise be among the reference values and hide its own jump.
+    losses = [3.34, 1.03e9, 6.9e6, 1.6e7, 2.7e6]
+    found, *staying_up = feed(SpikeDetector("training loss"), losses)
+    assert found.step == 1 and found.threshold == 100
+    assert [f.step for f in staying_up] == [3]
+    assert "times its first step's (3.34" in found.message
+    # One step 100 times the first alone is a lone batch until confirmed;
+    # two steps ten times it are not a jump.
+    assert feed(SpikeDetector("training loss"), [0.001, 0.2, 0.002]) == []
+    assert feed(SpikeDetector("training loss"), [0.001, 0.02, 0.03]) == []
+
+
 def test_a_blow_up_in_the_first_steps_is_caught_at_the_step_it_crosses():
     # A rate far too high: 2.3 at the start, 37 ten steps later.
     losses = [2.3, 2.1, 2.6, 3.5, 5.0, 8.0, 13.0, 19.0, 26.0, 37.0, 45.0]

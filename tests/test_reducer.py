@@ -550,7 +550,8 @@ def test_deepcopy_before_and_after_training_keeps_the_link_to_the_watch(digits):
     assert reducer_copy.watch is watch_copy
     assert reducer_copy.model is None and watch_copy.probe is None
     assert watch_copy._publisher.listeners[0].__self__ is reducer_copy
-    assert reducer_copy._loss_check._after_execution.__self__ is reducer_copy
+    assert watch_copy._step_loss_listeners[0].__self__ is reducer_copy
+    assert reducer_copy._losses._watch is watch_copy
     assert reducer_copy.reductions == reducer.reductions
     fresh = copy.deepcopy(ktw.AutoLRReducer(factor=0.5))
     assert fresh.factor == 0.5
@@ -692,6 +693,59 @@ def test_a_lasting_finding_is_acted_on_again_when_it_worsens():
         pytest.approx(0.125),
     ]
     assert "present since step 0" in reducer.reductions[1].reason
+
+
+def exploding(norm, step):
+    return ktw.Finding(
+        "exploding_gradients",
+        "dense",
+        0,
+        0,
+        2e3,
+        1e3,
+        "huge",
+        last_step=step,
+        last_value=norm,
+    )
+
+
+def started_reducer(**kwargs):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(1.0), "mse")
+    reducer = ktw.AutoLRReducer(monitor=None, factor=0.5, **kwargs)
+    reducer.set_model(model)
+    reducer.on_train_begin()
+    return reducer
+
+
+def test_while_the_loss_falls_after_a_reduction_findings_wait():
+    reducer = started_reducer()
+
+    def probe(norm, step, losses):
+        reducer._check_losses([(step - 1, loss) for loss in losses])
+        seen(
+            reducer,
+            [exploding(norm, step)],
+            ktw.ProbeRecord(0, step, 1.0, (), ()),
+        )
+
+    probe(2e3, 10, [1e6] * 16)  # new: reduced, the loss at 1e6
+    probe(5e3, 20, [4e5] * 16)  # worse, but the loss fell below half: waits
+    probe(9e3, 30, [6e5] * 16)  # worse, and the loss no longer that low
+    assert [r.step for r in reducer.reductions] == [10, 30]
+
+
+def test_a_blow_up_and_the_probe_after_it_make_one_reduction():
+    reducer = started_reducer()
+    record = ktw.ProbeRecord(0, 6, 1.0, (), ())
+    spike = ktw.Finding("loss_spike", None, 0, 6, 1e20, 10.0, "jump")
+    reducer._on_watch_update(
+        WatchUpdate(0, 6, LedgerUpdate([spike], [], [], []), record=None)
+    )
+    # The probe run right after the jump, at the same step, shows what it
+    # did to the layers: answered by the spike's reduction.
+    seen(reducer, [exploding(2e3, 6)], record)
+    assert [r.step for r in reducer.reductions] == [6]
 
 
 def test_dead_relus_that_do_not_spread_are_not_acted_on_again(digits):

@@ -61,7 +61,7 @@ def test_rollback_counts_and_gives_up_after_the_budget():
     rollback.start(model)
     healthy = state(model)[0]
     assert rollback.restore(step=3) and rollback.count == 1
-    assert rollback.already_done_at(3) and not rollback.already_done_at(4)
+    assert rollback.last_step == 3
     assert rollback.restore(step=5) and rollback.count == 2
     model.layers[0].kernel.assign(np.full((4, 3), np.nan))
     assert not rollback.restore(step=7), "the budget is spent"
@@ -78,3 +78,16 @@ def test_a_copy_starts_empty():
     rollback.restore(step=1)
     twin = copy.deepcopy(rollback)
     assert (twin.count, twin.max_rollbacks, twin._snapshot) == (0, 3, None)
+
+
+def test_a_non_finite_state_is_never_taken_as_healthy():
+    model, _x = trained_model()
+    snapshot = HealthySnapshot(model)
+    assert snapshot.take()
+    healthy = state(model)
+    # An update that overflowed one weight: the loss before it was finite.
+    model.layers[0].kernel.assign(np.full((4, 3), np.inf))
+    assert not snapshot.take()
+    snapshot.restore()
+    for kept, value in zip(healthy, state(model)):
+        np.testing.assert_array_equal(kept, value)

@@ -116,3 +116,21 @@ def test_means_become_step_losses():
             {"loss": keras.ops.convert_to_tensor(mean)}, steps, steps
         )
     assert [loss for _, loss in reader.read()] == pytest.approx([2.0, 4.0, 0.0])
+
+
+def test_a_mean_restarted_mid_epoch_counts_from_the_restart():
+    # Keras's mean is reset after step 2 (a rollback): the mean of steps 3
+    # and 4 alone is what the next snapshots hold.
+    reader = StepLossReader()
+    for steps, mean in [(1, 2.0), (2, 3.0)]:
+        reader.snapshot(
+            {"loss": keras.ops.convert_to_tensor(mean)}, steps, steps
+        )
+    reader.restart_mean(epoch_steps=2)
+    for steps, mean in [(3, 5.0), (4, 6.0)]:
+        reader.snapshot(
+            {"loss": keras.ops.convert_to_tensor(mean)}, steps, steps
+        )
+    read = reader.read()
+    assert [step for step, _ in read] == [1, 2, 3, 4]
+    assert [loss for _, loss in read] == pytest.approx([2.0, 4.0, 5.0, 7.0])

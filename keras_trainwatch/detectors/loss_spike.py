@@ -51,7 +51,10 @@ class SpikeDetector:
     of the first (two or three) are a spike too, and so is one step 100
     times above them: a loss that blows up in its first steps is not missed
     for want of history (and one batch of a fine-tuned model, whose first
-    losses are near 0, is not a blow-up).
+    losses are near 0, is not a blow-up). A blow-up at the second step
+    (RMSprop at 0.3: 3.3 then 1e9) would make itself the reference: with
+    the first value alone as reference, two steps in a row 100 times above
+    it are a spike.
 
     Args:
         quantity: What the values are, for the message (`"training loss"`,
@@ -158,11 +161,13 @@ class SpikeDetector:
     def _early_jump(self, epoch, step, value):
         """The rule before `warmup` values: 10 times the largest of the
         first (two or three) values, at two steps in a row, or 100 times at
-        one."""
-        if len(self._first) < 2 or len(self._values) >= self.warmup:
+        one; 100 times the first value at two steps in a row."""
+        if not self._first or len(self._values) >= self.warmup:
             return []
         reference = max(self._first)
-        if reference <= 0 or value <= EARLY_JUMP * reference:
+        alone = len(self._first) == 1
+        limit = EARLY_JUMP * (EXTREME_JUMP if alone else 1.0)
+        if reference <= 0 or value <= limit * reference:
             self._release()
             return []
         count = len(self._first)
@@ -170,19 +175,18 @@ class SpikeDetector:
         def describe(v):
             return (
                 f"the {self.quantity} {v:.4g} is {v / reference:.0f} times "
-                f"the largest of its first {count} steps ({reference:.4g}; "
-                f"flagged above {EARLY_JUMP:g} times before {self.warmup} "
-                "steps of history)"
+                f"{_first_steps(count)} ({reference:.4g}; flagged above "
+                f"{limit:g} times before {self.warmup} steps of history)"
             )
 
         jump = value / reference
-        extreme = jump >= EXTREME_JUMP * EARLY_JUMP
+        extreme = not alone and jump >= EXTREME_JUMP * EARLY_JUMP
         return self._candidate(
             epoch,
             step,
             value,
             (jump, JUMP_MEASURE),
-            EARLY_JUMP,
+            limit,
             describe,
             extreme,
         )
@@ -233,3 +237,11 @@ class SpikeDetector:
             threshold=threshold,
             message=f"Loss spike at step {step}: {evidence}.",
         )
+
+
+def _first_steps(count: int) -> str:
+    return (
+        "its first step's"
+        if count == 1
+        else f"the largest of its first {count} steps"
+    )

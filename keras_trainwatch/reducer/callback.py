@@ -38,12 +38,13 @@ from keras_trainwatch.learning_rate import (
     prepare_schedules,
 )
 from keras_trainwatch.reducer.announce import ReductionAnnouncer
-from keras_trainwatch.reducer.divergence import Rescue, is_finite, step_loss
+from keras_trainwatch.reducer.divergence import Rescue, is_finite
 from keras_trainwatch.reducer.plateau import (
     PLATEAU_REASON,
     PlateauCounter,
     plateau_attribute,
 )
+from keras_trainwatch.reducer.progress import LossProgress
 from keras_trainwatch.reducer.rates import rates_into_logs, reduce_rates
 from keras_trainwatch.reducer.reactions import (
     FindingReactions,
@@ -51,12 +52,13 @@ from keras_trainwatch.reducer.reactions import (
     unrecoverable,
 )
 from keras_trainwatch.reducer.rollback import Rollback
+from keras_trainwatch.reducer.save_guard import SaveGuard, weights_finite
 from keras_trainwatch.reducer.state_file import (
     ReducerStateFile,
     reducer_state,
     restore_reducer_state,
 )
-from keras_trainwatch.step_hook import TrainStepHook
+from keras_trainwatch.reducer.step_loss_feed import StepLossFeed
 from keras_trainwatch.watch import GradientWatch, WatchUpdate, writes_summaries
 from keras_trainwatch.watch.on_finding import (
     PROGRESS_LINE,
@@ -111,11 +113,14 @@ class AutoLRReducer(keras.callbacks.Callback):
             "loss_oscillating")`; with
             `rollback=True` a loss spike also rolls back to the last healthy
             state, skipping the batches since).
-        rollback: If `True`, a non-finite loss (checked after every step) or
-            a non-finite-gradient finding restores the last healthy weights
+        rollback: If `True`, a non-finite loss (read from the device every
+            16 steps, at each probe and epoch end, and before any save of
+            the model), non-finite weights before a save, or a
+            non-finite-gradient finding restores the last healthy weights
             and optimizer state, lowers the rate and resets the epoch's
             metrics. If `False` (default), the same failure raises
-            `TrainingDivergedError` at once, with how to rescue the run.
+            `TrainingDivergedError` when it is read, with how to rescue the
+            run.
         max_rollbacks: Integer >= 1, default 3. After this many rollbacks in
             one `fit`, the next failure restores the healthy weights and
             stops training with an error message.
@@ -187,6 +192,8 @@ class AutoLRReducer(keras.callbacks.Callback):
         self.backup_dir = optional_path("backup_dir", backup_dir)
         self.reductions: list[Reduction] = []
         self._reactions = FindingReactions(self.react_to)
+        self._progress = LossProgress()
+        self._reacted_at: int | None = None
         self._rollback = Rollback(self.max_rollbacks, self.rollback_dir)
         self._rescue = Rescue(self._rollback if self.rollback else None)
         self._announce = ReductionAnnouncer(
@@ -203,10 +210,11 @@ class AutoLRReducer(keras.callbacks.Callback):
         self._plateau = PlateauCounter(
             self.mode, self.min_delta, self.patience, self.cooldown
         )
-        # The loss is checked after every execution of the train function
-        # (not in a batch callback, which would make Keras convert the logs
-        # of every step and give up dispatching them asynchronously).
-        self._loss_check = TrainStepHook(self._check_loss)
+        # Each step's loss, read in batches (never in a batch callback,
+        # which would make Keras convert the logs of every step and give up
+        # dispatching them asynchronously).
+        self._losses = StepLossFeed(watch, self._check_losses)
+        self._save_guard = SaveGuard(self._before_save)
         if watch is not None:
             watch.subscribe(self._on_watch_update)
 
@@ -241,19 +249,26 @@ class AutoLRReducer(keras.callbacks.Callback):
             )
         self._plateau.reset()
         self._reactions.reset()
+        self._progress.reset()
+        self._reacted_at = None
         self._damaged = False
         self._start_step = self._current_step() or 0
+        self._losses.start_fit(self._start_step)
         prepare_schedules(self.model)
         self._restore_state()
         if self.rollback:
             self._rollback.start(self.model)
+        self._save_guard.install(self.model)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
-        self._loss_check.install(self.model)
+        self._losses.start_epoch(self.model, self.params)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
+        # Before the healthy snapshot below (and any other callback's
+        # epoch-end save, which the save guard covers whatever the order).
+        self._losses.read_now()
         rates_into_logs(self._handles(), logs)
         current = None if self.monitor is None else logs.get(self.monitor)
         if self.monitor is not None and current is None:
@@ -277,7 +292,8 @@ class AutoLRReducer(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         # Reached only when fit ends normally: an interrupted run keeps its
         # state file for the next fit to resume from.
-        self._loss_check.remove(self.model)
+        self._losses.stop(self.model)
+        self._save_guard.remove(self.model)
         if self._state_file is not None:
             self._state_file.delete()
         self._rollback.finish()
@@ -316,11 +332,23 @@ class AutoLRReducer(keras.callbacks.Callback):
             self._roll_back(f"a loss spike at step {spikes[0].last_step}")
             self._reactions.acted_on(relevant)
             return
-        if not relevant or self.in_cooldown():
+        if not relevant or self.in_cooldown() or self._progress.falling():
+            # While the loss falls since the last reduction, the rate in
+            # effect is working, and what the watch finds is the wake of the
+            # trouble already answered (RMSprop at 0.3 in
+            # benchmarks/rescue.py: lowered again for dying units while its
+            # loss fell from 1e9 to 1e5, it ended at 2032 against 2.74).
+            return
+        if update.step == self._reacted_at:
+            # One event, one reduction: the probe that follows a spike at
+            # once shows what the jump did to the layers (exploding
+            # gradients, dying units), which the spike's reduction answered.
+            self._reactions.acted_on(relevant)
             return
         reason = reason_for(relevant, update.step)
         if self._reduce(self._epoch, update.step, reason):
             self._reactions.acted_on(relevant)
+            self._reacted_at = update.step
 
     def _roll_back_from_damage(self, update: WatchUpdate) -> bool:
         """With `rollback`, returns to the last healthy state when the
@@ -342,15 +370,28 @@ class AutoLRReducer(keras.callbacks.Callback):
         )
         return True
 
-    def _check_loss(self, logs):
-        loss = step_loss(logs)
-        if loss is None or is_finite(loss):
-            return
-        step = self._current_step()
-        # The watch may have rolled back at this very step already (its
-        # probe runs first): these logs predate that rollback.
-        if not self._rollback.already_done_at(step):
-            self._non_finite(f"non-finite loss at step {step}")
+    def _check_losses(self, step_losses):
+        """Reacts to the first non-finite loss among `(step, loss)` pairs
+        that no rollback has undone yet."""
+        self._progress.observe(step_losses)
+        undone_until = self._rollback.last_step
+        for step, loss in step_losses:
+            if not is_finite(loss) and (
+                undone_until is None or step > undone_until
+            ):
+                self._non_finite(f"non-finite loss at step {step}")
+                return
+
+    def _before_save(self):
+        """Nothing non-finite is saved: pending losses are read first, and
+        the weights themselves checked (an update can overflow them while
+        the step's loss, computed before it, is finite)."""
+        self._losses.read_now()
+        if not weights_finite(self.model):
+            self._non_finite(
+                f"non-finite weights at step {self._current_step()}, found "
+                "before saving the model"
+            )
 
     def _non_finite(self, cause):
         self._after_rescue(self._rescue.non_finite, cause)
@@ -362,6 +403,10 @@ class AutoLRReducer(keras.callbacks.Callback):
         step = self._current_step()
         reason = rescue(self.model, self._handles(), step, cause)
         if reason is not None:
+            # The rollback reset the epoch's metrics, Keras's loss mean
+            # among them, and undid the losses since the healthy state.
+            self._losses.mean_restarted()
+            self._progress.reset()
             # A rollback must lower the rate it restored, cooldown or not.
             self._reduce(self._epoch, step, reason, force=True)
 
@@ -381,6 +426,7 @@ class AutoLRReducer(keras.callbacks.Callback):
         if reduced:
             self._announce.write_rates(handles, step)
             self._plateau.reduced()
+            self._progress.reduced()
         self.reductions.extend(reduced)
         return bool(reduced)
 
@@ -407,10 +453,6 @@ class AutoLRReducer(keras.callbacks.Callback):
             restore_reducer_state(self, self._handles(), state)
 
     def __deepcopy__(self, memo):
-        twin = deepcopy_without(
-            self,
-            memo,
-            unbound=(_keras_compat.CALLBACK_MODEL_ATTRIBUTE, "_loss_check"),
+        return deepcopy_without(
+            self, memo, unbound=(_keras_compat.CALLBACK_MODEL_ATTRIBUTE,)
         )
-        twin._loss_check = TrainStepHook(twin._check_loss)
-        return twin

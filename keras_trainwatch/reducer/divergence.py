@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import math
 
-from keras_trainwatch._host import to_numpy
 from keras_trainwatch.reducer.rollback import Rollback
 
 LOGGER = logging.getLogger("keras_trainwatch")
@@ -38,14 +37,6 @@ def diverged(cause: str) -> TrainingDivergedError:
 def is_finite(value) -> bool:
     """Whether `value` (a number or `None`) is a finite number."""
     return value is not None and math.isfinite(float(value))
-
-
-def step_loss(logs) -> float | None:
-    """The loss in the logs a train function returned (tensors), or `None`
-    when there is none (a custom train function may return something else
-    than Keras's dict of logs)."""
-    loss = logs.get("loss") if isinstance(logs, dict) else None
-    return None if loss is None else float(to_numpy(loss).item())
 
 
 class Rescue:

@@ -60,14 +60,23 @@ class HealthySnapshot:
             ]
         return variables
 
-    def take(self) -> None:
-        """Copies the current state."""
+    def take(self) -> bool:
+        """Copies the current state, unless some of it is non-finite (an
+        update can overflow the weights while the loss before it was
+        finite): no such state is healthy.
+
+        Returns:
+            Whether the copy was taken.
+        """
         values = [to_numpy(v) for v in self._variables()]
+        if not all(np.isfinite(v).all() for v in values if v.dtype.kind == "f"):
+            return False
         if self._path is None:
             self._values = values
         else:
             np.savez(self._path, *values)
         self.taken = True
+        return True
 
     def restore(self) -> None:
         """Puts the copied state back into the model and its optimizers.
@@ -134,11 +143,6 @@ class Rollback:
         """Takes the current state as the last healthy one."""
         if self._snapshot is not None:
             self._snapshot.take()
-
-    def already_done_at(self, step: int) -> bool:
-        """Whether a rollback already happened at this step (two signals of
-        the same failure, e.g. the probe and the step's loss)."""
-        return self.last_step == step
 
     def restore(self, step: int) -> bool:
         """Restores the last healthy state.

@@ -38,7 +38,10 @@ from keras_trainwatch.watch.on_finding import (
 from keras_trainwatch.watch.probing import ProbeRunner
 from keras_trainwatch.watch.publishing import Publisher
 from keras_trainwatch.watch.schedule import ProbeSchedule
-from keras_trainwatch.watch.step_losses import StepLossReader
+from keras_trainwatch.watch.step_losses import (
+    StepLossListener,
+    StepLossReader,
+)
 from keras_trainwatch.watch.summaries import SummaryListener, writes_summaries
 from keras_trainwatch.watch.update import Listener, WatchUpdate
 
@@ -169,6 +172,7 @@ class GradientWatch(keras.callbacks.Callback):
             self.probe_batch, self.keep_records, self.detectors.history_size
         )
         self._publisher = Publisher()
+        self._step_loss_listeners: list[StepLossListener] = []
         self._epoch = 0
         self._fit_started = False
         self._step_hook = TrainStepHook(self._after_execution)
@@ -252,6 +256,30 @@ class GradientWatch(keras.callbacks.Callback):
         """
         self._publisher.listeners.append(listener)
 
+    def subscribe_step_losses(self, listener: StepLossListener) -> None:
+        """Registers a callable handed every training step's loss, as the
+        watch reads them from the device (in batches: see
+        `keras_trainwatch.watch.step_losses`), before it looks for spikes.
+        With a listener the losses are read even when spikes are not
+        watched.
+
+        Args:
+            listener: Called as `listener(pairs)` with `(step, loss)` pairs,
+                oldest first; a loss may be non-finite.
+        """
+        self._step_loss_listeners.append(listener)
+
+    def read_step_losses(self) -> None:
+        """Reads the pending per-step losses now (one host read), hands
+        them to the step-loss listeners and reports spikes among them."""
+        self._check_spikes()
+
+    def loss_mean_restarted(self) -> None:
+        """Tells the watch that Keras's running loss mean was reset within
+        the epoch (`model.reset_metrics()`, as a rollback does), so that the
+        per-step losses count from here."""
+        self._step_losses.restart_mean(self.schedule.epoch_steps)
+
     # --- fit lifecycle --------------------------------------------------------
 
     def set_model(self, model: keras.Model) -> None:
@@ -288,7 +316,7 @@ class GradientWatch(keras.callbacks.Callback):
             getattr(self.model, "steps_per_execution", 1) or 1,
         )
         self._step_losses.start_epoch()
-        if not self.schedule.per_epoch or self.detectors.watches_spikes:
+        if not self.schedule.per_epoch or self._reads_step_losses:
             # Here, not in on_train_begin: other callbacks may have had Keras
             # make a new train function there.
             self._step_hook.install(self.model)
@@ -298,7 +326,7 @@ class GradientWatch(keras.callbacks.Callback):
 
     def _after_execution(self, logs=None):
         due = self.schedule.after_execution()
-        read_now = self.detectors.watches_spikes and self._step_losses.snapshot(
+        read_now = self._reads_step_losses and self._step_losses.snapshot(
             logs, self.schedule.step, self.schedule.epoch_steps
         )
         if read_now or due:
@@ -345,13 +373,22 @@ class GradientWatch(keras.callbacks.Callback):
 
     # --- checks ---------------------------------------------------------------
 
+    @property
+    def _reads_step_losses(self) -> bool:
+        return self.detectors.watches_spikes or bool(self._step_loss_listeners)
+
     def _check_spikes(self, probe_after_a_jump: bool = True):
-        """Reads the pending per-step losses and reports spikes; a new spike
-        is followed by a probe at once (what did the jump do to the
-        layers?)."""
+        """Reads the pending per-step losses, hands them to the step-loss
+        listeners and reports spikes; a new spike is followed by a probe at
+        once (what did the jump do to the layers?)."""
+        if not self._reads_step_losses or not self._step_losses.pending:
+            return
+        losses = self._step_losses.read()
+        for listener in self._step_loss_listeners:
+            listener(losses)
         if not self.detectors.watches_spikes or not self.probing:
             return
-        found = self.detectors.spikes(self._epoch, self._step_losses.read())
+        found = self.detectors.spikes(self._epoch, losses)
         if not found:
             return
         sighting = self._ledger.sighted(found)

@@ -3,9 +3,13 @@ computes, kept on the device and read in batches."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import keras
 
 from keras_trainwatch._host import to_numpy
+
+StepLossListener = Callable[[list[tuple[int, float]]], None]
 
 READ_EVERY = 16
 # The first steps of a run are read one at a time: a rate that blows the
@@ -27,7 +31,13 @@ class StepLossReader:
 
     Keras averages over samples, this over steps: the two agree while the
     batches have one size. The last, smaller batch of an epoch comes out
-    between its own loss and the epoch's mean, never above both.
+    between its own loss and the epoch's mean, never above both. A rollback
+    resets Keras's mean mid-epoch: `restart_mean` says so, and the mean
+    counts from there.
+
+    Args:
+        read_each_before: The global steps up to which every execution is
+            read at once (`None`, the default: `READ_EACH_BEFORE`; 0: none).
 
     Example:
 
@@ -40,9 +50,10 @@ class StepLossReader:
     ```
     """
 
-    def __init__(self):
+    def __init__(self, read_each_before: int | None = None):
+        self.read_each_before = read_each_before
         self._pending: list = []
-        self._steps: list[tuple[int, int]] = []
+        self._steps: list[tuple[int, int, bool]] = []
         self.start_epoch()
 
     def start_epoch(self) -> None:
@@ -50,6 +61,19 @@ class StepLossReader:
         self._pending.clear()
         self._steps.clear()
         self._last = (0, 0.0)
+        self._mean_start = 0
+        self._restarted = False
+
+    def restart_mean(self, epoch_steps: int) -> None:
+        """Keras's loss mean was reset after `epoch_steps` steps of the
+        epoch (`model.reset_metrics()`, as after a rollback)."""
+        self._mean_start = epoch_steps
+        self._restarted = True
+
+    @property
+    def pending(self) -> bool:
+        """Whether snapshots are waiting to be read."""
+        return bool(self._pending)
 
     def snapshot(self, logs, step: int, epoch_steps: int) -> bool:
         """Keeps the epoch's mean loss after an execution.
@@ -67,8 +91,16 @@ class StepLossReader:
         if loss is None:
             return False
         self._pending.append(loss)
-        self._steps.append((step, epoch_steps))
-        return step <= READ_EACH_BEFORE or len(self._pending) >= READ_EVERY
+        self._steps.append(
+            (step, epoch_steps - self._mean_start, self._restarted)
+        )
+        self._restarted = False
+        each_before = (
+            READ_EACH_BEFORE
+            if self.read_each_before is None
+            else self.read_each_before
+        )
+        return step <= each_before or len(self._pending) >= READ_EVERY
 
     def read(self) -> list[tuple[int, float]]:
         """`(step, loss)` of every pending execution, oldest first (one
@@ -78,8 +110,10 @@ class StepLossReader:
         means = to_numpy(keras.ops.stack(self._pending))
         result = []
         steps_before, mean_before = self._last
-        for (step, steps_done), mean in zip(self._steps, means):
+        for (step, steps_done, restarted), mean in zip(self._steps, means):
             mean = float(mean)
+            if restarted:
+                steps_before, mean_before = 0, 0.0
             if steps_done > steps_before:
                 total = steps_done * mean - steps_before * mean_before
                 result.append((step, total / (steps_done - steps_before)))

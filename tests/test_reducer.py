@@ -291,14 +291,16 @@ def test_cooldown_and_min_lr_hold_for_watch_reactions():
     def dead(share):  # more units dead at each probe: worth acting on
         return ktw.Finding("dead_relu", "dense", 0, 3, share, 0.5, "dead")
 
-    record = ktw.ProbeRecord(0, 3, 1.0, (), ())
-    seen(reducer, [dead(0.9)], record)
-    seen(reducer, [dead(0.92)], record)  # in cooldown: ignored
+    def record(step):
+        return ktw.ProbeRecord(0, step, 1.0, (), ())
+
+    seen(reducer, [dead(0.9)], record(3))
+    seen(reducer, [dead(0.92)], record(4))  # in cooldown: ignored
     assert [r.new_lr for r in reducer.reductions] == [pytest.approx(0.05)]
     reducer.on_epoch_end(0, {})  # cooldown over
-    seen(reducer, [dead(0.94)], record)
+    seen(reducer, [dead(0.94)], record(5))
     reducer.on_epoch_end(1, {})
-    seen(reducer, [dead(0.96)], record)  # 0.03 reached: nothing left
+    seen(reducer, [dead(0.96)], record(6))  # 0.03 reached: nothing left
     assert [r.new_lr for r in reducer.reductions] == [
         pytest.approx(0.05),
         pytest.approx(0.03),

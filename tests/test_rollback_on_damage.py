@@ -15,9 +15,14 @@ from keras_trainwatch.datasets import load_digits
 # The benchmark's network and its independent count of dead channels: the
 # test and the benchmark label runs the same way.
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
-from rescue_dead_convnet import convnet, run
+from rescue_digits import CASES, convnet, run
 
 pytestmark = pytest.mark.backends
+
+
+def case(name):
+    [found] = [c for c in CASES if c.name.startswith(name)]
+    return found
 
 
 @pytest.mark.only_on(
@@ -26,9 +31,9 @@ pytestmark = pytest.mark.backends
     reason="JAX draws other initial weights: at its first probe only 62% of conv_0 is dead, below the rollback's 90%, and a reduction rescues it instead",
 )
 def test_a_dead_convnet_is_rolled_back_and_trains_like_its_healthy_twin():
-    healthy = run(0.5, None, epochs=2)
-    lowered_only = run(5.0, False, epochs=2)
-    rescued = run(5.0, True, epochs=2)
+    healthy = run(case("convnet, SGD 0.5"), None, epochs=2)
+    lowered_only = run(case("convnet, SGD 5"), False, epochs=2)
+    rescued = run(case("convnet, SGD 5"), True, epochs=2)
     assert healthy["accuracy"][-1] > 0.8, "the twin at a sane rate learns"
     assert lowered_only["accuracy"][-1] < 0.2, "a lower rate alone"
     assert lowered_only["dead"] >= 0.9
@@ -40,9 +45,13 @@ def test_a_dead_convnet_is_rolled_back_and_trains_like_its_healthy_twin():
 
 def test_rollbacks_are_bounded_and_then_training_stops(caplog):
     # A factor too mild to save the run: every attempt dies again.
-    result = run(5.0, True, epochs=3, factor=0.99, max_rollbacks=2)
+    result = run(
+        case("convnet, SGD 5"), True, epochs=3, factor=0.99, max_rollbacks=2
+    )
     assert result["rollbacks"] == 2
     assert "giving up after 2 rollbacks" in caplog.text
+    # What to change is named, with the rate the last attempt failed at.
+    assert "(now 4.85" in caplog.text and "smaller `factor`" in caplog.text
     # The healthy weights restored are those before any step: the
     # untrained network's accuracy, measured on its own.
     x, y = load_digits(flatten=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 
+from keras_trainwatch.reducer.announce import shortest
 from keras_trainwatch.reducer.rollback import Rollback
 
 LOGGER = logging.getLogger("keras_trainwatch")
@@ -87,9 +88,14 @@ class Rescue:
         if not self.rollback.restore(step):
             LOGGER.error(
                 "AutoLRReducer: giving up after %d rollbacks: %s. The last "
-                "healthy weights are restored and training is stopped.",
+                "healthy weights are restored and training is stopped. Each "
+                "attempt failed again at a lower rate (now %s): start from a "
+                "lower learning rate, pass a smaller `factor` to lower it "
+                "faster, or fix what the findings name (an initialization "
+                "too large, no normalization) if a lower rate does not help.",
                 self.rollback.count,
                 cause,
+                ", ".join(shortest(rate) for _, rate in rates) or "unknown",
             )
             model.stop_training = True
             return None

@@ -122,6 +122,8 @@ def test_a_checkpoint_saved_every_step_never_holds_non_finite_weights(
     )
     assert (error is not None) != rollback
     assert rollback == (reducer.rollbacks > 0)
+    # Ended by the error or not, the model's own methods are back.
+    assert "save" not in vars(model) and "save_weights" not in vars(model)
     assert saved
     assert all(all_finite(model, path) for path in saved)
 

@@ -38,7 +38,11 @@ from keras_trainwatch.learning_rate import (
     prepare_schedules,
 )
 from keras_trainwatch.reducer.announce import ReductionAnnouncer
-from keras_trainwatch.reducer.divergence import Rescue, is_finite
+from keras_trainwatch.reducer.divergence import (
+    Rescue,
+    TrainingDivergedError,
+    is_finite,
+)
 from keras_trainwatch.reducer.plateau import (
     PLATEAU_REASON,
     PlateauCounter,
@@ -394,7 +398,14 @@ class AutoLRReducer(keras.callbacks.Callback):
             )
 
     def _non_finite(self, cause):
-        self._after_rescue(self._rescue.non_finite, cause)
+        try:
+            self._after_rescue(self._rescue.non_finite, cause)
+        except TrainingDivergedError:
+            # The error ends fit without on_train_end: the model is given
+            # its own train function and saving methods back here.
+            self._losses.stop(self.model)
+            self._save_guard.remove(self.model)
+            raise
 
     def _roll_back(self, cause):
         self._after_rescue(self._rescue.roll_back, cause)

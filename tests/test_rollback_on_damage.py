@@ -7,6 +7,7 @@ import os
 import sys
 
 import keras
+import numpy as np
 import pytest
 
 import keras_trainwatch as ktw
@@ -83,3 +84,41 @@ def test_a_blow_up_in_the_first_steps_is_seen_at_once_and_probed():
     assert probed[0] == 0 and spike.step in probed, probed
     steps_per_epoch = 44
     assert probed[-1] == steps_per_epoch
+
+
+def test_a_blow_up_at_the_second_step_is_rolled_back_to_before_it():
+    # RMSprop at 0.3 on a regression (the rescue benchmark's
+    # rmsprop_lr_0.3_regression): 3.3, then 1e9 at the second step.
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2048, 16)).astype("float32")
+    y = np.tanh(x @ rng.normal(size=(16, 1)) / 4.0)
+    y = ((y - y.mean()) / y.std()).astype("float32")
+
+    def fit(callbacks):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential(
+            [keras.Input((16,))]
+            + [
+                keras.layers.Dense(
+                    64, activation="relu", kernel_initializer="he_normal"
+                )
+                for _ in range(3)
+            ]
+            + [keras.layers.Dense(1)]
+        )
+        model.compile(keras.optimizers.RMSprop(0.3), "mse")
+        history = model.fit(
+            x, y, epochs=2, batch_size=32, verbose=0, callbacks=callbacks
+        )
+        return history.history["loss"][-1]
+
+    unwatched = fit([])
+    watch = ktw.GradientWatch((x[:256], y[:256]), on_finding=lambda f: None)
+    reducer = ktw.AutoLRReducer(monitor=None, watch=watch, rollback=True)
+    rescued = fit([watch, reducer])
+    [spike, *_] = [f for f in watch.findings if f.kind == "loss_spike"]
+    assert spike.step <= 3, "seen in the first steps"
+    assert reducer.reductions[0].reason.startswith(
+        f"rollback 1 after a loss spike at step {spike.step}"
+    )
+    assert rescued < 1.0 < unwatched

@@ -8,7 +8,8 @@ ones alone, and what does rollback cost?
    `AutoLRReducer` at its defaults (no rollback: a non-finite loss stops the
    run with `TrainingDivergedError`); the same with `rollback=True`.
    Printed: the final training loss of each (or where the run was stopped),
-   reductions, rollbacks and the wall time of `fit`.
+   reductions, rollbacks and the wall time of `fit`, next to the loss of the
+   best constant prediction (measured on the case's data).
 2. `rescue_digits.py`'s table: convnets and MLPs on the shipped digits at
    rates that train them and at 2-10x too high, labelled by dead units
    counted from the layers' outputs and accuracy against chance.
@@ -101,6 +102,19 @@ def run(case: Case, reducer_kwargs: dict | None):
     )
 
 
+def base_rate_loss(case: Case) -> float:
+    """The loss of the best constant prediction, measured on the case's
+    data: the targets' variance for MSE, the entropy of the class
+    frequencies for cross-entropy. A final loss above it learned nothing."""
+    _, y = case.data()
+    y = np.asarray(y)
+    if case.loss == "mse":
+        return float(np.mean(np.var(y, axis=0)))
+    frequencies = np.bincount(y.ravel().astype(int)) / y.size
+    frequencies = frequencies[frequencies > 0]
+    return float(-np.sum(frequencies * np.log(frequencies)))
+
+
 def snapshot_cost(model):
     """(bytes held by one snapshot, seconds to take it, bytes of weights
     and optimizer state)."""
@@ -127,7 +141,7 @@ def main():
     logging.getLogger("keras_trainwatch").setLevel(logging.ERROR)
     cases = [c for c in CASES if c.label in (EXPLODING, DEAD)] + [SPIKE]
     print(
-        f"{'case':30} {'label':19} {'no reducer':>16}  "
+        f"{'case':30} {'label':19} {'base rate':>9} {'no reducer':>16}  "
         f"{'reducer (defaults)':>40}  {'reducer, rollback=True':>34}"
     )
     for case in cases:
@@ -135,10 +149,14 @@ def main():
         defaults = run(case, {})
         rollback = run(case, {"rollback": True})
         print(
-            f"{case.name:30} {case.label:19} {plain:>16}  {defaults:>40}  "
-            f"{rollback:>34}",
+            f"{case.name:30} {case.label:19} {base_rate_loss(case):9.4g} "
+            f"{plain:>16}  {defaults:>40}  {rollback:>34}",
             flush=True,
         )
+    print(
+        "base rate: the loss of the best constant prediction; a final loss "
+        "above it learned nothing"
+    )
     print("\nOn the shipped digits (rescue_digits.py):")
     rescue_digits.table()
     print("\nCost of rollback (one healthy snapshot, in memory):")

@@ -134,3 +134,43 @@ def test_a_mean_restarted_mid_epoch_counts_from_the_restart():
     read = reader.read()
     assert [step for step, _ in read] == [1, 2, 3, 4]
     assert [loss for _, loss in read] == pytest.approx([2.0, 4.0, 5.0, 7.0])
+
+
+def test_after_a_rollback_mid_epoch_the_step_losses_stay_each_steps_own():
+    # A rollback resets Keras's running loss mean in the middle of the
+    # epoch; the losses read after it must still be each batch's own. A
+    # rate of 0 keeps the weights fixed, so each batch's loss is computed
+    # independently afterwards.
+    import keras_trainwatch as ktw
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(640, 4)).astype("float32")
+    y = rng.normal(size=(640, 1)).astype("float32")
+    y[160:176] *= 1000.0  # batch 10, step 11: a spike, rolled back
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    watch = ktw.GradientWatch((x[:64], y[:64]), on_finding=lambda f: None)
+    reducer = ktw.AutoLRReducer(monitor=None, watch=watch, rollback=True)
+    read = []
+    watch.subscribe_step_losses(read.extend)
+    model.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=1,
+        shuffle=False,
+        verbose=0,
+        callbacks=[watch, reducer],
+    )
+    assert reducer.rollbacks == 1
+    per_batch = [
+        float(
+            np.mean(
+                (model.predict(x[i : i + 16], verbose=0) - y[i : i + 16]) ** 2
+            )
+        )
+        for i in range(0, 640, 16)
+    ]
+    assert [step for step, _ in read] == list(range(1, 41))
+    np.testing.assert_allclose([loss for _, loss in read], per_batch, rtol=1e-4)

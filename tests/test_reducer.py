@@ -658,45 +658,6 @@ def test_the_same_run_with_rollback_ends_finite():
     assert reducer.rollbacks >= 1
 
 
-def test_a_lasting_finding_is_acted_on_again_when_it_worsens():
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    model.compile(keras.optimizers.SGD(1.0), "mse")
-    reducer = ktw.AutoLRReducer(monitor=None, factor=0.5, cooldown=1)
-    reducer.set_model(model)
-    reducer.on_train_begin()
-
-    def probe(norm, step):
-        finding = ktw.Finding(
-            "exploding_gradients",
-            "dense",
-            0,
-            0,
-            2e3,
-            1e3,
-            "huge",
-            last_step=step,
-            last_value=norm,
-        )
-        record = ktw.ProbeRecord(0, step, 1.0, (), ())
-        seen(reducer, [finding], record)
-
-    probe(2e3, 0)  # new: reduced
-    probe(5e3, 2)  # worse, but in cooldown: held back
-    reducer.on_epoch_end(0, {})
-    probe(5e3, 4)  # worse than at the last reduction: reduced
-    probe(5e3, 6)  # as it was: not again
-    reducer.on_epoch_end(1, {})
-    probe(5e3, 8)  # unchanged after cooldown: still not
-    probe(9e3, 10)  # worse: reduced
-    assert [r.step for r in reducer.reductions] == [0, 4, 10]
-    assert [r.new_lr for r in reducer.reductions] == [
-        pytest.approx(0.5),
-        pytest.approx(0.25),
-        pytest.approx(0.125),
-    ]
-    assert "present since step 0" in reducer.reductions[1].reason
-
-
 def exploding(norm, step):
     return ktw.Finding(
         "exploding_gradients",
@@ -718,6 +679,30 @@ def started_reducer(**kwargs):
     reducer.set_model(model)
     reducer.on_train_begin()
     return reducer
+
+
+def test_a_lasting_finding_is_acted_on_again_when_it_worsens():
+    reducer = started_reducer(cooldown=1)
+
+    def probe(norm, step):
+        record = ktw.ProbeRecord(0, step, 1.0, (), ())
+        seen(reducer, [exploding(norm, step)], record)
+
+    probe(2e3, 0)  # new: reduced
+    probe(5e3, 2)  # worse, but in cooldown: held back
+    reducer.on_epoch_end(0, {})
+    probe(5e3, 4)  # worse than at the last reduction: reduced
+    probe(5e3, 6)  # as it was: not again
+    reducer.on_epoch_end(1, {})
+    probe(5e3, 8)  # unchanged after cooldown: still not
+    probe(9e3, 10)  # worse: reduced
+    assert [r.step for r in reducer.reductions] == [0, 4, 10]
+    assert [r.new_lr for r in reducer.reductions] == [
+        pytest.approx(0.5),
+        pytest.approx(0.25),
+        pytest.approx(0.125),
+    ]
+    assert "present since step 0" in reducer.reductions[1].reason
 
 
 def test_while_the_loss_falls_after_a_reduction_findings_wait():

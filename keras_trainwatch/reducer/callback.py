@@ -340,8 +340,9 @@ class AutoLRReducer(keras.callbacks.Callback):
             # While the loss falls since the last reduction, the rate in
             # effect is working, and what the watch finds is the wake of the
             # trouble already answered (RMSprop at 0.3 in
-            # benchmarks/rescue.py: lowered again for dying units while its
-            # loss fell from 1e9 to 1e5, it ended at 2032 against 2.74).
+            # benchmarks/rescue.py blows up at its second step; lowered
+            # again and again for units dying while its loss fell from 1e9
+            # to 1e5, it could not bring its weights back).
             return
         if update.step == self._reacted_at:
             # One event, one reduction: the probe that follows a spike at

@@ -37,7 +37,7 @@ from keras_trainwatch._quiet import import_tensorflow_if_backend
 import_tensorflow_if_backend()
 
 import keras
-import numpy as np
+from dead_units import dead_fraction
 
 import keras_trainwatch as ktw
 from keras_trainwatch.datasets import load_digits
@@ -70,26 +70,6 @@ def mlp():
             keras.layers.Dense(10, activation="softmax"),
         ]
     )
-
-
-def dead_share(model, x):
-    """The largest share of units (channels) of a ReLU layer that output 0
-    for every held-out image and position, counted from their outputs."""
-    relu_layers = [
-        layer
-        for layer in model.layers
-        if getattr(layer, "activation", None) is keras.activations.relu
-    ]
-    outputs = keras.Model(
-        model.inputs[0], [layer.output for layer in relu_layers]
-    )(x)
-    shares = []
-    for output in outputs:
-        output = keras.ops.convert_to_numpy(output)
-        # The largest output of each unit over every image and position.
-        largest = np.max(output, axis=tuple(range(output.ndim - 1)))
-        shares.append(float(np.mean(largest <= 0)))
-    return max(shares)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,7 +142,7 @@ def run(case, rollback, epochs, **reducer_args):
     seconds = time.perf_counter() - start
     return {
         "accuracy": history.history["val_accuracy"],
-        "dead": dead_share(model, x[TRAIN:]),
+        "dead": dead_fraction(model, x[TRAIN:]),
         "rollbacks": None if auto is None else auto.rollbacks,
         "reductions": None if auto is None else auto.reductions,
         "seconds": seconds,

@@ -103,6 +103,15 @@ def boolean(name, value):
     return value
 
 
+def bool_or_auto(name, value):
+    """Returns `value` if it is a bool or `"auto"`."""
+    if not (
+        isinstance(value, bool) or (isinstance(value, str) and value == "auto")
+    ):
+        raise invalid(name, 'True, False or "auto"', value)
+    return value
+
+
 def one_of(name, value, allowed):
     """Returns `value` if it is among `allowed`."""
     if value not in allowed:

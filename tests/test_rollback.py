@@ -91,3 +91,67 @@ def test_a_non_finite_state_is_never_taken_as_healthy():
     snapshot.restore()
     for kept, value in zip(healthy, state(model)):
         np.testing.assert_array_equal(kept, value)
+
+
+def test_the_snapshot_size_is_counted_from_the_variables():
+    model, _ = trained_model()
+    snapshot = HealthySnapshot(model)
+    assert snapshot.take()
+    assert snapshot.nbytes() == sum(v.nbytes for v in snapshot._values) > 0
+
+
+def diverging_fit(tmp_path=None, **reducer_kwargs):
+    """SGD 2.0 on a small regression MLP, which turns non-finite within
+    its first epoch; returns the reducer and the `TrainingDivergedError`
+    (or `None`)."""
+    import keras_trainwatch as ktw
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(256, 16)).astype("float32")
+    y = np.tanh(x @ rng.normal(size=(16, 1)) / 4.0).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((16,))]
+        + [keras.layers.Dense(32, activation="relu") for _ in range(3)]
+        + [keras.layers.Dense(1)]
+    )
+    model.compile(keras.optimizers.SGD(2.0), "mse")
+    reducer = ktw.AutoLRReducer(monitor=None, **reducer_kwargs)
+    try:
+        model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[reducer])
+    except ktw.TrainingDivergedError as error:
+        return reducer, error
+    return reducer, None
+
+
+def test_auto_rolls_back_when_the_snapshot_fits_in_memory():
+    reducer, error = diverging_fit()
+    assert reducer.rollback == "auto" and reducer.rolls_back
+    assert error is None and reducer.rollbacks >= 1
+
+
+def test_auto_is_off_for_a_snapshot_too_large_and_says_so(monkeypatch, caplog):
+    from keras_trainwatch.reducer import rollback
+
+    # As if the model were too large to copy in memory.
+    monkeypatch.setattr(rollback, "AUTO_ROLLBACK_MAX_BYTES", 1000)
+    with caplog.at_level("INFO", logger="keras_trainwatch"):
+        reducer, error = diverging_fit()
+    assert not reducer.rolls_back and reducer.rollbacks == 0
+    assert error is not None
+    [line] = [
+        r.getMessage()
+        for r in caplog.records
+        if "rollback is off" in r.getMessage()
+    ]
+    assert "GiB in memory" in line and "rollback_dir" in line
+
+
+def test_auto_with_a_rollback_dir_keeps_the_snapshot_on_disk(
+    monkeypatch, tmp_path
+):
+    from keras_trainwatch.reducer import rollback
+
+    monkeypatch.setattr(rollback, "AUTO_ROLLBACK_MAX_BYTES", 1000)
+    reducer, error = diverging_fit(rollback_dir=str(tmp_path))
+    assert reducer.rolls_back and error is None and reducer.rollbacks >= 1

@@ -13,7 +13,7 @@ import keras
 from keras_trainwatch import _keras_compat
 from keras_trainwatch._validation import (
     all_among,
-    boolean,
+    bool_or_auto,
     finite_real,
     instance_of,
     integer_at_least,
@@ -55,7 +55,7 @@ from keras_trainwatch.reducer.reactions import (
     reason_for,
     unrecoverable,
 )
-from keras_trainwatch.reducer.rollback import Rollback
+from keras_trainwatch.reducer.rollback import AUTO_ROLLBACK_MAX_BYTES, Rollback
 from keras_trainwatch.reducer.save_guard import SaveGuard, weights_finite
 from keras_trainwatch.reducer.state_file import (
     ReducerStateFile,
@@ -79,7 +79,8 @@ class AutoLRReducer(keras.callbacks.Callback):
     A drop-in replacement for `keras.callbacks.ReduceLROnPlateau` (same
     arguments, semantics, state and message; see docs/auto_lr_reducer.md),
     that also reacts to a `GradientWatch`'s findings at the probe's step,
-    never lets a non-finite loss pass (rollback or `TrainingDivergedError`),
+    never lets a non-finite loss pass (it rolls back to the last healthy
+    state, or raises `TrainingDivergedError`),
     scales a `LearningRateSchedule`, handles several optimizers and mixed
     precision, and resumes after an interruption with `backup_dir`.
 
@@ -88,7 +89,7 @@ class AutoLRReducer(keras.callbacks.Callback):
     ```python
     watch = keras_trainwatch.GradientWatch((x[:64], y[:64]), every_n_steps=50)
     reducer = keras_trainwatch.AutoLRReducer(
-        monitor="val_loss", factor=0.5, patience=3, watch=watch, rollback=True
+        monitor="val_loss", factor=0.5, patience=3, watch=watch
     )
     model.fit(x, y, validation_split=0.1, callbacks=[watch, reducer])
     print(reducer.reductions)
@@ -111,20 +112,29 @@ class AutoLRReducer(keras.callbacks.Callback):
             before counting patience or reacting to findings again.
         min_lr: Float >= 0, default 0. The rate is never lowered below it.
         watch: Optional `GradientWatch` whose new findings of the kinds in
-            `react_to` lower the rate at once.
+            `react_to` lower the rate (see `react_to`).
         react_to: Finding kinds that trigger a reduction (default
             `("exploding_gradients", "dead_relu", "loss_spike",
-            "loss_oscillating")`; with
-            `rollback=True` a loss spike also rolls back to the last healthy
-            state, skipping the batches since).
-        rollback: If `True`, a non-finite loss (read from the device every
-            16 steps, at each probe and epoch end, and before any save of
-            the model), non-finite weights before a save, or a
-            non-finite-gradient finding restores the last healthy weights
-            and optimizer state, lowers the rate and resets the epoch's
-            metrics. If `False` (default), the same failure raises
-            `TrainingDivergedError` when it is read, with how to rescue the
+            "loss_oscillating")`; with rollback a loss spike rolls back to
+            the last healthy state, skipping the batches since). Dead ReLU
+            units lower the rate once the loss is seen not falling (the
+            median of the latest 16 step losses not `min_delta` below that
+            of the 16 before): while it falls, the living units carry the
             run.
+        rollback: `"auto"` (default), `True` or `False`. With rollback, a
+            non-finite loss (read from the device every 16 steps, at each
+            probe and epoch end, and before any save of the model),
+            non-finite weights before a save, a non-finite-gradient finding,
+            a loss spike, or a layer the watch finds beyond repair (most of
+            its units dead, no gradient) restores the last healthy weights
+            and optimizer state (taken at the fit's start and at each
+            healthy epoch end), lowers the rate and resets the epoch's
+            metrics. Without it, the same non-finite failure raises
+            `TrainingDivergedError` when it is read, with how to rescue the
+            run. `"auto"` rolls back when the snapshot fits: on disk with a
+            `rollback_dir`, in memory up to 1 GiB of weights and optimizer
+            state (it says so on the `keras_trainwatch` logger when not);
+            see `rolls_back`.
         max_rollbacks: Integer >= 1, default 3. After this many rollbacks in
             one `fit`, the next failure restores the healthy weights and
             stops training with an error message.
@@ -140,6 +150,7 @@ class AutoLRReducer(keras.callbacks.Callback):
     Attributes:
         reductions: List of `Reduction`s, in order.
         rollbacks: Number of rollbacks in the current `fit`.
+        rolls_back: Whether the current `fit` can roll back.
         best, wait, cooldown_counter: The plateau state, as in
             `ReduceLROnPlateau` (readable and settable; reset at each
             `fit`).
@@ -163,7 +174,7 @@ class AutoLRReducer(keras.callbacks.Callback):
             LOSS_SPIKE,
             LOSS_OSCILLATING,
         ),
-        rollback: bool = False,
+        rollback: bool | str = "auto",
         max_rollbacks: int = 3,
         rollback_dir: str | os.PathLike | None = None,
         backup_dir: str | os.PathLike | None = None,
@@ -190,7 +201,7 @@ class AutoLRReducer(keras.callbacks.Callback):
             "a keras_trainwatch.GradientWatch or None",
         )
         self.react_to = all_among("react_to", react_to, KINDS)
-        self.rollback = boolean("rollback", rollback)
+        self.rollback = bool_or_auto("rollback", rollback)
         self.max_rollbacks = integer_at_least("max_rollbacks", max_rollbacks, 1)
         self.rollback_dir = optional_path("rollback_dir", rollback_dir)
         self.backup_dir = optional_path("backup_dir", backup_dir)
@@ -199,7 +210,7 @@ class AutoLRReducer(keras.callbacks.Callback):
         self._progress = LossProgress()
         self._reacted_at: int | None = None
         self._rollback = Rollback(self.max_rollbacks, self.rollback_dir)
-        self._rescue = Rescue(self._rollback if self.rollback else None)
+        self._rescue = Rescue(None)
         self._announce = ReductionAnnouncer(
             self.verbose, lambda: drawing_progress_bar(self.params)
         )
@@ -235,6 +246,31 @@ class AutoLRReducer(keras.callbacks.Callback):
         return self._plateau.in_cooldown()
 
     @property
+    def rolls_back(self) -> bool:
+        """Whether the current (or last) `fit` keeps a healthy state to roll
+        back to: `rollback=True`, or `"auto"` with a snapshot that fits."""
+        return self._rescue.rollback is not None
+
+    def _rolls_back(self) -> bool:
+        """Decides `rollback="auto"` for this fit's model, saying so when
+        the snapshot is too large to keep in memory."""
+        if self.rollback != "auto":
+            return self.rollback
+        fits, size = self._rollback.fits_automatically(self.model)
+        if not fits:
+            LOGGER.info(
+                "AutoLRReducer: rollback is off for this fit: a healthy "
+                "snapshot of the weights and optimizer state would hold "
+                '%.1f GiB in memory (rollback="auto" keeps up to %.0f GiB). '
+                "Pass rollback_dir=... to keep it on disk, or rollback=True "
+                "to keep it in memory; without it, a non-finite loss stops "
+                "training with TrainingDivergedError.",
+                size / 2**30,
+                AUTO_ROLLBACK_MAX_BYTES / 2**30,
+            )
+        return fits
+
+    @property
     def rollbacks(self) -> int:
         """Rollbacks in the current `fit`."""
         return self._rollback.count
@@ -260,7 +296,8 @@ class AutoLRReducer(keras.callbacks.Callback):
         self._losses.start_fit(self._start_step)
         prepare_schedules(self.model)
         self._restore_state()
-        if self.rollback:
+        self._rescue.rollback = self._rollback if self._rolls_back() else None
+        if self.rolls_back:
             self._rollback.start(self.model)
         self._save_guard.install(self.model)
 
@@ -289,7 +326,11 @@ class AutoLRReducer(keras.callbacks.Callback):
             self._plateau.tick_cooldown()
         self._announce.write_rates(self._handles(), self._current_step())
         # A state the watch found damaged is no state to come back to.
-        if self.rollback and is_finite(logs.get("loss")) and not self._damaged:
+        if (
+            self.rolls_back
+            and is_finite(logs.get("loss"))
+            and not self._damaged
+        ):
             self._rollback.checkpoint()
         self._save_state()
 
@@ -330,19 +371,27 @@ class AutoLRReducer(keras.callbacks.Callback):
             return
         relevant = self._reactions.due(update.present, self._rollback.last_step)
         spikes = [f for f in relevant if f.kind == LOSS_SPIKE]
-        if spikes and self.rollback:
+        if spikes and self.rolls_back:
             # Back to the last healthy state: the batches since, the one
             # that caused the spike among them, are skipped.
             self._roll_back(f"a loss spike at step {spikes[0].last_step}")
             self._reactions.acted_on(relevant)
             return
-        if not relevant or self.in_cooldown() or self._progress.falling():
+        if not relevant or self.in_cooldown() or self._progress.answered():
             # While the loss falls since the last reduction, the rate in
             # effect is working, and what the watch finds is the wake of the
-            # trouble already answered (RMSprop at 0.3 in
-            # benchmarks/rescue.py blows up at its second step; lowered
-            # again and again for units dying while its loss fell from 1e9
-            # to 1e5, it could not bring its weights back).
+            # trouble already answered.
+            return
+        if all(f.kind == DEAD_RELU for f in relevant) and (
+            self._progress.falling(self.min_delta) is not False
+        ):
+            # Dead units stay dead at a lower rate, which only spares the
+            # living ones; while the loss falls they carry the run and a
+            # lower rate would slow them, so the rate is lowered once the
+            # loss is seen not falling (benchmarks/rescue_digits.py
+            # --seeds: an MLP under Adam at 0.05 loses 60% of a layer in 5
+            # steps and still learns; lowered at once, it ended 0.09-0.35
+            # below its unwatched twin in 4 of 5 seeds).
             return
         if update.step == self._reacted_at:
             # One event, one reduction: the probe that follows a spike at
@@ -366,7 +415,7 @@ class AutoLRReducer(keras.callbacks.Callback):
             for f in unrecoverable(update.present, self._rollback.last_step)
             if f.episode_step > self._start_step
         ]
-        if not self.rollback or not damage:
+        if not self.rolls_back or not damage:
             return False
         first = damage[0]
         self._roll_back(

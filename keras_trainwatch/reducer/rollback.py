@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import tempfile
 
 import keras
@@ -11,6 +13,12 @@ import numpy as np
 from keras_trainwatch import _keras_compat
 from keras_trainwatch._host import to_numpy
 from keras_trainwatch.learning_rate import optimizers_of
+
+# With `rollback="auto"`, the largest snapshot kept in memory: about 270
+# million float32 values of weights and optimizer state (ResNet50 with Adam
+# holds 293 MiB, copied in about a second on a 2-core CPU, once per epoch;
+# benchmarks/rescue.py).
+AUTO_ROLLBACK_MAX_BYTES = 2**30
 
 
 class HealthySnapshot:
@@ -59,6 +67,13 @@ class HealthySnapshot:
                 v for v in optimizer.variables if v is not step_counter
             ]
         return variables
+
+    def nbytes(self) -> int:
+        """The bytes one copy holds, counted from the variables' shapes and
+        dtypes (nothing is copied)."""
+        return sum(
+            math.prod(v.shape) * _itemsize(v.dtype) for v in self._variables()
+        )
 
     def take(self) -> bool:
         """Copies the current state, unless some of it is non-finite (an
@@ -132,6 +147,19 @@ class Rollback:
         self.last_step: int | None = None
         self._snapshot: HealthySnapshot | None = None
 
+    def fits_automatically(self, model: keras.Model) -> tuple[bool, int]:
+        """Whether `rollback="auto"` keeps a snapshot of `model`: always on
+        disk (a `directory`), in memory up to `AUTO_ROLLBACK_MAX_BYTES`.
+
+        Returns:
+            The answer and the snapshot's size in bytes.
+        """
+        size = HealthySnapshot(model).nbytes()
+        return (
+            self.directory is not None or size <= AUTO_ROLLBACK_MAX_BYTES,
+            size,
+        )
+
     def start(self, model: keras.Model) -> None:
         """Starts a `fit`: counts from zero and takes the first snapshot."""
         self.count = 0
@@ -172,3 +200,10 @@ class Rollback:
         twin = Rollback(self.max_rollbacks, self.directory)
         memo[id(self)] = twin
         return twin
+
+
+def _itemsize(dtype) -> int:
+    """Bytes per element of a Keras dtype name ("float32", "bfloat16",
+    "bool")."""
+    bits = re.search(r"\d+", str(dtype))
+    return 1 if bits is None else max(1, int(bits.group()) // 8)

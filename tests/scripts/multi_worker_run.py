@@ -25,7 +25,7 @@ import tensorflow as tf
 import keras_trainwatch as ktw
 from keras_trainwatch.datasets import load_digits
 
-EPOCHS, SAMPLES, BATCH = 2, 640, 64
+EPOCHS, SAMPLES, BATCH = 4, 640, 64
 
 log_dir, result_path = sys.argv[1], sys.argv[2]
 keras.config.disable_traceback_filtering()
@@ -51,6 +51,11 @@ with strategy.scope():
     model.optimizer.build(model.trainable_variables)
 
 
+# Outside the strategy's scope: a plain variable of this worker, updated
+# with the loss reduced over every replica.
+loss_mean = keras.metrics.Mean()
+
+
 @tf.function
 def train_function(iterator):
     def step(data):
@@ -63,9 +68,13 @@ def train_function(iterator):
         model.optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
-    return strategy.reduce(
+    loss = strategy.reduce(
         "SUM", strategy.run(step, args=(next(iterator),)), axis=None
     )
+    # As Keras's train function: the epoch's running mean loss, from which
+    # the watch recovers each step's loss.
+    loss_mean.update_state(loss)
+    return {"loss": loss_mean.result()}
 
 
 model.train_function = train_function
@@ -86,11 +95,12 @@ dataset = strategy.experimental_distribute_dataset(
 )
 callbacks.on_train_begin()
 for epoch in range(EPOCHS):
+    loss_mean.reset_state()
     callbacks.on_epoch_begin(epoch)
     iterator = iter(dataset)
     for step in range(steps):
         callbacks.on_train_batch_begin(step)
-        logs = {"loss": model.train_function(iterator)}
+        logs = model.train_function(iterator)
         callbacks.on_train_batch_end(step, logs)
     callbacks.on_epoch_end(epoch, {})
 callbacks.on_train_end()

@@ -48,8 +48,8 @@ class FindingKind(str, enum.Enum):  # noqa: UP042 -- StrEnum is 3.11+
     LOSS_SPIKE = (
         "loss_spike",
         "loss spike",
-        "Lower the learning rate or clip the gradients; with "
-        "AutoLRReducer(rollback=True) the run returns to its last healthy "
+        "Lower the learning rate or clip the gradients; AutoLRReducer (its "
+        "rollback is on by default) returns the run to its last healthy "
         "state, lowers the rate and skips the batches since.",
     )
     NO_GRADIENT = (

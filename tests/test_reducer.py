@@ -300,14 +300,17 @@ def test_cooldown_and_min_lr_hold_for_watch_reactions():
     def record(step):
         return ktw.ProbeRecord(0, step, 1.0, (), ())
 
-    loss_not_falling(reducer)
-    seen(reducer, [dead(0.6)], record(3))
-    seen(reducer, [dead(0.62)], record(4))  # in cooldown: ignored
+    def probe(share, step):  # each after 32 steps whose loss does not fall
+        loss_not_falling(reducer)
+        seen(reducer, [dead(share)], record(step))
+
+    probe(0.6, 3)
+    probe(0.62, 4)  # in cooldown: ignored
     assert [r.new_lr for r in reducer.reductions] == [pytest.approx(0.05)]
     reducer.on_epoch_end(0, {})  # cooldown over
-    seen(reducer, [dead(0.64)], record(5))
+    probe(0.64, 5)
     reducer.on_epoch_end(1, {})
-    seen(reducer, [dead(0.66)], record(6))  # 0.03 reached: nothing left
+    probe(0.66, 6)  # 0.03 reached: nothing left
     assert [r.new_lr for r in reducer.reductions] == [
         pytest.approx(0.05),
         pytest.approx(0.03),
@@ -737,11 +740,11 @@ def test_while_the_loss_falls_after_a_reduction_findings_wait():
 def test_dead_units_lower_the_rate_once_the_loss_is_seen_not_falling():
     reducer = started_reducer()
 
-    def probe(share, step, losses):
+    def probe(share, step, losses, layer="dense"):
         reducer._check_losses(
             [(step - len(losses) + i, loss) for i, loss in enumerate(losses)]
         )
-        dead = ktw.Finding("dead_relu", "dense", 0, 2, share, 0.5, "dead")
+        dead = ktw.Finding("dead_relu", layer, 0, 2, share, 0.5, "dead")
         seen(reducer, [dead], ktw.ProbeRecord(0, step, 1.0, (), ()))
 
     falling = [2.0 - 0.03 * i for i in range(32)]
@@ -755,6 +758,11 @@ def test_dead_units_lower_the_rate_once_the_loss_is_seen_not_falling():
     assert reducer.reductions[0].reason == (
         "dead ReLU units in layer dense, present since step 2"
     )
+    # At the new rate the loss is judged afresh: 32 steps of it first.
+    probe(0.6, 80, [1.0] * 16, layer="other")
+    assert len(reducer.reductions) == 1
+    probe(0.6, 96, [1.0] * 16, layer="other")
+    assert [r.step for r in reducer.reductions] == [64, 96]
 
 
 def test_exploding_gradients_lower_the_rate_without_waiting_for_the_loss():

@@ -79,6 +79,7 @@ def _permanent(fraction: float) -> str:
         return ""
     return (
         " Units this dead do not come back at a lower rate (the weights that "
-        "killed them stay): AutoLRReducer(rollback=True) returns to the last "
-        "healthy weights, and on_finding='stop' ends the run."
+        "killed them stay): AutoLRReducer (its rollback is on by default) "
+        "returns to the last healthy weights, and on_finding='stop' ends the "
+        "run."
     )

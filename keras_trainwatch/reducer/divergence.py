@@ -29,9 +29,10 @@ def diverged(cause: str) -> TrainingDivergedError:
     return TrainingDivergedError(
         f"AutoLRReducer stopped training: {cause}. Lowering the learning "
         "rate cannot repair weights that are already non-finite. To rescue "
-        "such a run, create the reducer with `rollback=True`: it restores "
-        "the last healthy weights and optimizer state, lowers the rate and "
-        "carries on."
+        "such a run, create the reducer with `rollback=True` (and "
+        "`rollback_dir=...` to keep the snapshot on disk, for a model too "
+        "large to copy in memory): it restores the last healthy weights "
+        "and optimizer state, lowers the rate and carries on."
     )
 
 
@@ -46,7 +47,7 @@ class Rescue:
     then a stop), or, without rollback, an error at once.
 
     Args:
-        rollback: The reducer's `Rollback`, or `None` when `rollback=False`.
+        rollback: The reducer's `Rollback`, or `None` without rollback.
 
     Example:
 

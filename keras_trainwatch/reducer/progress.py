@@ -61,9 +61,11 @@ class LossProgress:
         self._since_reduction.extend(finite)
 
     def reduced(self) -> None:
-        """A reduction now: the recent level is the one to fall from."""
+        """A reduction now: the recent level is the one to fall from, and
+        whether the loss falls is judged afresh, at the new rate."""
         self._before_reduction = _mean(self._since_reduction)
         self._since_reduction.clear()
+        self._latest.clear()
 
     def answered(self) -> bool:
         """Whether the loss since the last reduction is below
@@ -79,8 +81,8 @@ class LossProgress:
     def falling(self, min_delta: float = 0.0) -> bool | None:
         """Whether the median of the latest `window` losses is more than
         `min_delta` below the median of the `window` before them (`None`
-        until both are in). Medians, because single steps jump (a hard
-        batch, a spike)."""
+        until both are in, counted since the last reduction). Medians,
+        because single steps jump (a hard batch, a spike)."""
         if len(self._latest) < 2 * self.window:
             return None
         losses = list(self._latest)

@@ -25,7 +25,7 @@ model = keras.Sequential(
 )
 model.compile(keras.optimizers.SGD(0.05), "sparse_categorical_crossentropy")
 watch = ktw.GradientWatch((x[900:964], y[900:964]), every_n_steps=8)
-reducer = ktw.AutoLRReducer(watch=watch, monitor=None, rollback=True)
+reducer = ktw.AutoLRReducer(watch=watch, monitor=None)
 model.fit(
     x, y, batch_size=16, epochs=1, shuffle=False, callbacks=[watch, reducer]
 )

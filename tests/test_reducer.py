@@ -295,7 +295,9 @@ def test_cooldown_and_min_lr_hold_for_watch_reactions():
     reducer.on_train_begin()
 
     def dead(share):  # more units dead at each probe: worth acting on
-        return ktw.Finding("dead_relu", "dense", 0, 3, share, 0.5, "dead")
+        return ktw.Finding(
+            "dead_relu", "dense", 0, 3, 0.55, 0.5, "dead", last_value=share
+        )
 
     def record(step):
         return ktw.ProbeRecord(0, step, 1.0, (), ())
@@ -584,7 +586,10 @@ def test_reductions_are_written_to_the_watch_tensorboard_run(digits, tmp_path):
     watch = ktw.GradientWatch(
         (x[:64], y[:64]), log_dir=tmp_path, on_finding=lambda f: None
     )
-    reducer = ktw.AutoLRReducer(monitor=None, watch=watch)
+    # A plateau at the second epoch's end (no change of 10 counts as one).
+    reducer = ktw.AutoLRReducer(
+        monitor="loss", patience=0, min_delta=10, watch=watch
+    )
     model = compiled(
         mlp(depth=2, bias={0: -20.0}),
         optimizer=keras.optimizers.Adam(1e-3, name="adam"),
@@ -598,11 +603,12 @@ def test_reductions_are_written_to_the_watch_tensorboard_run(digits, tmp_path):
         float(tf.make_ndarray(e.tensor_proto))
         for e in events.Tensors("learning_rate/Adam")
     ]
-    assert rates[0] == pytest.approx(1e-4) and rates[-1] == pytest.approx(1e-4)
+    # Written at each epoch's end and at the reduction.
+    assert rates[0] == pytest.approx(1e-3) and rates[-1] == pytest.approx(1e-4)
     [text] = events.Tensors("learning_rate/reductions")
-    assert (
-        b"dead ReLU units in layer hidden_0"
-        in tf.make_ndarray(text.tensor_proto).item()
+    assert tf.make_ndarray(text.tensor_proto).item() == (
+        b"epoch 1, step 114: Adam 0.001 -> 0.0001 "
+        b"(no improvement of loss for 1 epochs)"
     )
 
 
@@ -737,14 +743,16 @@ def test_while_the_loss_falls_after_a_reduction_findings_wait():
     assert [r.step for r in reducer.reductions] == [10, 30]
 
 
-def test_dead_units_lower_the_rate_once_the_loss_is_seen_not_falling():
+def test_dead_units_lower_the_rate_while_they_spread_and_the_loss_stalls():
     reducer = started_reducer()
 
     def probe(share, step, losses, layer="dense"):
         reducer._check_losses(
             [(step - len(losses) + i, loss) for i, loss in enumerate(losses)]
         )
-        dead = ktw.Finding("dead_relu", layer, 0, 2, share, 0.5, "dead")
+        dead = ktw.Finding(
+            "dead_relu", layer, 0, 2, 0.55, 0.5, "dead", last_value=share
+        )
         seen(reducer, [dead], ktw.ProbeRecord(0, step, 1.0, (), ()))
 
     falling = [2.0 - 0.03 * i for i in range(32)]
@@ -752,17 +760,21 @@ def test_dead_units_lower_the_rate_once_the_loss_is_seen_not_falling():
     probe(0.6, 32, falling[2:])  # the loss falls: the living units learn
     assert reducer.reductions == []
     # Spiky but level: the median of the latest 16 steps is not below the
-    # median of the 16 before them.
-    probe(0.6, 64, [1.0, 1.0, 9.0, 1.0] * 4 + [1.0, 5.0, 1.0, 1.0] * 4)
-    assert [r.step for r in reducer.reductions] == [64]
+    # median of the 16 before them. But no more units died since: nothing
+    # left to spare.
+    level = [1.0, 1.0, 9.0, 1.0] * 4 + [1.0, 5.0, 1.0, 1.0] * 4
+    probe(0.55, 64, level)
+    assert reducer.reductions == []
+    probe(0.6, 96, level)  # spreading, and the loss stalls
+    assert [r.step for r in reducer.reductions] == [96]
     assert reducer.reductions[0].reason == (
         "dead ReLU units in layer dense, present since step 2"
     )
     # At the new rate the loss is judged afresh: 32 steps of it first.
-    probe(0.6, 80, [1.0] * 16, layer="other")
+    probe(0.6, 112, [1.0] * 16, layer="other")
     assert len(reducer.reductions) == 1
-    probe(0.6, 96, [1.0] * 16, layer="other")
-    assert [r.step for r in reducer.reductions] == [64, 96]
+    probe(0.6, 128, [1.0] * 16, layer="other")
+    assert [r.step for r in reducer.reductions] == [96, 128]
 
 
 def test_exploding_gradients_lower_the_rate_without_waiting_for_the_loss():
@@ -817,7 +829,7 @@ def test_a_blow_up_and_the_probe_after_it_make_one_reduction():
     assert [r.step for r in reducer.reductions] == [6]
 
 
-def test_dead_relus_that_do_not_spread_are_not_acted_on_again(digits):
+def test_dead_relus_that_do_not_spread_are_not_acted_on(digits):
     keras.utils.set_random_seed(0)
     x, y = digits[0][:512], digits[1][:512]
     model = compiled(
@@ -834,7 +846,8 @@ def test_dead_relus_that_do_not_spread_are_not_acted_on_again(digits):
     assert (
         dead and dead[0].occurrences > 3 and dead[0].last_value == dead[0].value
     )
-    assert len(reducer.reductions) == 1
+    # Dead from the start and no more since: a lower rate spares no unit.
+    assert reducer.reductions == []
 
 
 # --- Loss spikes ------------------------------------------------------------------

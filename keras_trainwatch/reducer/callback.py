@@ -117,10 +117,10 @@ class AutoLRReducer(keras.callbacks.Callback):
             `("exploding_gradients", "dead_relu", "loss_spike",
             "loss_oscillating")`; with rollback a loss spike rolls back to
             the last healthy state, skipping the batches since). Dead ReLU
-            units lower the rate once the loss is seen not falling (the
-            median of the latest 16 step losses not `min_delta` below that
-            of the 16 before): while it falls, the living units carry the
-            run.
+            units lower the rate while they spread (more dead than when
+            first found) and the loss is seen not falling (the median of the
+            latest 16 step losses not `min_delta` below that of the 16
+            before): else the living units carry the run.
         rollback: `"auto"` (default), `True` or `False`. With rollback, a
             non-finite loss (read from the device every 16 steps, at each
             probe and epoch end, and before any save of the model),
@@ -251,7 +251,7 @@ class AutoLRReducer(keras.callbacks.Callback):
         back to: `rollback=True`, or `"auto"` with a snapshot that fits."""
         return self._rescue.rollback is not None
 
-    def _rolls_back(self) -> bool:
+    def _decide_rollback(self) -> bool:
         """Decides `rollback="auto"` for this fit's model, saying so when
         the snapshot is too large to keep in memory."""
         if self.rollback != "auto":
@@ -296,7 +296,9 @@ class AutoLRReducer(keras.callbacks.Callback):
         self._losses.start_fit(self._start_step)
         prepare_schedules(self.model)
         self._restore_state()
-        self._rescue.rollback = self._rollback if self._rolls_back() else None
+        self._rescue.rollback = (
+            self._rollback if self._decide_rollback() else None
+        )
         if self.rolls_back:
             self._rollback.start(self.model)
         self._save_guard.install(self.model)
@@ -382,13 +384,14 @@ class AutoLRReducer(keras.callbacks.Callback):
             # effect is working, and what the watch finds is the wake of the
             # trouble already answered.
             return
-        if all(f.kind == DEAD_RELU for f in relevant) and (
-            self._progress.falling(self.min_delta) is not False
+        if all(f.kind == DEAD_RELU for f in relevant) and not (
+            any(_spreading(f) for f in relevant)
+            and self._progress.falling(self.min_delta) is False
         ):
             # Dead units stay dead at a lower rate, which only spares the
-            # living ones; while the loss falls they carry the run and a
-            # lower rate would slow them, so the rate is lowered once the
-            # loss is seen not falling (benchmarks/rescue_digits.py
+            # living ones: worth it while units go on dying and the loss
+            # has stopped falling. Else the living units carry the run and
+            # a lower rate only slows them (benchmarks/rescue_digits.py
             # --seeds: an MLP under Adam at 0.05 loses 60% of a layer in 5
             # steps and still learns; lowered at once, it ended 0.09-0.35
             # below its unwatched twin in 4 of 5 seeds).
@@ -517,3 +520,13 @@ class AutoLRReducer(keras.callbacks.Callback):
         return deepcopy_without(
             self, memo, unbound=(_keras_compat.CALLBACK_MODEL_ATTRIBUTE,)
         )
+
+
+def _spreading(finding) -> bool:
+    """Whether more of the layer's units are dead now than when the finding
+    was first made."""
+    return (
+        finding.value is not None
+        and finding.last_value is not None
+        and finding.last_value > finding.value
+    )

@@ -25,7 +25,7 @@ import tensorflow as tf
 import keras_trainwatch as ktw
 from keras_trainwatch.datasets import load_digits
 
-EPOCHS, SAMPLES, BATCH = 4, 640, 64
+EPOCHS, SAMPLES, BATCH = 2, 640, 64
 
 log_dir, result_path = sys.argv[1], sys.argv[2]
 keras.config.disable_traceback_filtering()
@@ -85,7 +85,11 @@ watch = ktw.GradientWatch(
     log_dir=log_dir,
     on_finding=lambda f: None,
 )
-reducer = ktw.AutoLRReducer(monitor=None, watch=watch, factor=0.5)
+# A plateau at the second epoch's end (no change of 10 counts as one): the
+# dead layer of this model is dead from the start, which no lower rate helps.
+reducer = ktw.AutoLRReducer(
+    monitor="loss", patience=0, min_delta=10, watch=watch, factor=0.5
+)
 steps = math.ceil(SAMPLES / BATCH)
 callbacks = keras.callbacks.CallbackList(
     [watch, reducer], model=model, epochs=EPOCHS, steps=steps
@@ -102,7 +106,7 @@ for epoch in range(EPOCHS):
         callbacks.on_train_batch_begin(step)
         logs = model.train_function(iterator)
         callbacks.on_train_batch_end(step, logs)
-    callbacks.on_epoch_end(epoch, {})
+    callbacks.on_epoch_end(epoch, {"loss": float(loss_mean.result())})
 callbacks.on_train_end()
 
 with open(result_path, "w") as file:

@@ -24,7 +24,7 @@ unwatched run with the reducer at its defaults (validation accuracy), and
 counts the runs that end more than 0.02 below their unwatched twin.
 
     .venv/bin/python benchmarks/rescue_digits.py [--epochs 4] [--only conv]
-    .venv/bin/python benchmarks/rescue_digits.py --seeds 10
+    .venv/bin/python benchmarks/rescue_digits.py --seeds 10 [--epochs 8]
 """
 
 from __future__ import annotations

@@ -154,13 +154,16 @@ def host_reads(name, steps=200, every=50):
     where the package reads: the probe's one read per probe, the step
     losses' reads (one by one for the first 32 steps, then 16 at a time,
     which the reducer's non-finite check shares), and the reducer's own
-    reads (its check of the weights before a save: none here)."""
+    reads (its check of the weights before a save: none here). Apart from
+    those, per fit rather than per step: the reads of the reducer's
+    rollback snapshot (on by default; one per variable, at the fit's start
+    and at each epoch end)."""
     import keras_trainwatch as ktw
     from keras_trainwatch.probe.backends.functional import FunctionalProbe
-    from keras_trainwatch.reducer import save_guard
+    from keras_trainwatch.reducer import rollback, save_guard
     from keras_trainwatch.watch import step_losses
 
-    counts = {"probe": 0, "losses": 0, "reducer": 0}
+    counts = {"probe": 0, "losses": 0, "reducer": 0, "snapshot": 0}
     original_init = FunctionalProbe.__init__
 
     def counting_init(self, *args, **kwargs):
@@ -184,12 +187,13 @@ def host_reads(name, steps=200, every=50):
 
     loss_read, step_losses.to_numpy = counting(step_losses, "losses")
     reducer_read, save_guard.to_numpy = counting(save_guard, "reducer")
+    snapshot_read, rollback.to_numpy = counting(rollback, "snapshot")
     FunctionalProbe.__init__ = counting_init
     figures = {}
     try:
         x, y = data(steps * BATCH // 4)
         for reducer in (False, True):
-            counts.update(probe=0, losses=0, reducer=0)
+            counts.update(probe=0, losses=0, reducer=0, snapshot=0)
             model = compiled(name)
             watch = ktw.GradientWatch(
                 (x[:BATCH], y[:BATCH]), every_n_steps=every
@@ -210,13 +214,14 @@ def host_reads(name, steps=200, every=50):
             figures[f"{label}_reads_per_probe"] = counts["probe"] / len(
                 watch.records
             )
-            figures[f"{label}_reads_per_100_steps"] = (
-                100 * sum(counts.values()) / steps
-            )
+            per_step = counts["probe"] + counts["losses"] + counts["reducer"]
+            figures[f"{label}_reads_per_100_steps"] = 100 * per_step / steps
+            figures[f"{label}_snapshot_reads_per_fit"] = counts["snapshot"]
     finally:
         FunctionalProbe.__init__ = original_init
         step_losses.to_numpy = loss_read
         save_guard.to_numpy = reducer_read
+        rollback.to_numpy = snapshot_read
     return figures
 
 
